@@ -1,0 +1,70 @@
+"""Typed, lazy access to the ``BEAT_STORE_*`` settings: the only module that reads them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+
+
+class BeatStoreSettings:
+    """Each property reads Django settings when asked, so ``override_settings`` works in tests."""
+
+    def _get(self, name: str, default: Any) -> Any:
+        return getattr(django_settings, f"BEAT_STORE_{name}", default)
+
+    @property
+    def SCHEDULES(self) -> dict[str, dict[str, Any]]:
+        """Schedules declared in settings: name -> fields (with a ``trigger`` spec)."""
+        return dict(self._get("SCHEDULES", {}))
+
+    @property
+    def MAX_POLL_INTERVAL(self) -> float:
+        """Longest sleep between two ticks, in seconds: how soon an edit made elsewhere is seen."""
+        return float(self._get("MAX_POLL_INTERVAL", 1.0))
+
+    @property
+    def BATCH_SIZE(self) -> int:
+        """How many due schedules (or pending runs) one tick claims per database round trip."""
+        return int(self._get("BATCH_SIZE", 500))
+
+    @property
+    def MAX_CATCH_UP(self) -> int:
+        """Past fire times iterated one by one before the rest of the downtime is skipped in one step."""
+        return int(self._get("MAX_CATCH_UP", 1000))
+
+    @property
+    def LEASE_SECONDS(self) -> float:
+        """How long a beat may hold a claimed pending run before another beat may send it."""
+        return float(self._get("LEASE_SECONDS", 30.0))
+
+    @property
+    def LOST_AFTER(self) -> float:
+        """Seconds after which an open execution with no news from its worker is marked ``lost``."""
+        return float(self._get("LOST_AFTER", 6 * 3600))
+
+    @property
+    def ALLOW_UNREGISTERED_TASKS(self) -> bool:
+        """Accept task names the Celery app does not know (e.g. tasks only some workers import)."""
+        return bool(self._get("ALLOW_UNREGISTERED_TASKS", False))
+
+    @property
+    def RESULT_MAX_LENGTH(self) -> int:
+        """Longest ``Execution.result`` text kept (the repr of the task's return value)."""
+        return int(self._get("RESULT_MAX_LENGTH", 1000))
+
+    @property
+    def DEFAULT_TIMEZONE(self) -> str:
+        """Zone of schedules that name none: Celery's ``timezone`` setting, else Django's ``TIME_ZONE``."""
+        explicit = self._get("DEFAULT_TIMEZONE", None)
+        if explicit:
+            return str(explicit)
+        celery_zone = getattr(django_settings, "CELERY_TIMEZONE", None)
+        if not celery_zone:
+            from celery import current_app
+
+            celery_zone = current_app.conf.timezone
+        return str(celery_zone or django_settings.TIME_ZONE or "UTC")
+
+
+settings = BeatStoreSettings()

@@ -1,0 +1,149 @@
+"""Schedules declared in settings (Celery's ``beat_schedule`` and ``BEAT_STORE_SCHEDULES``), synced into the
+table when beat starts: declared rows are replaced, rows whose declaration was deleted are removed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery
+from celery.schedules import crontab, schedule, solar
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from beat_store.conf import settings
+from beat_store.enums import ScheduleSource
+from beat_store.exceptions import InvalidTrigger
+
+logger = logging.getLogger(__name__)
+
+#: Celery entry options copied onto the schedule's message-option columns.
+_MESSAGE_OPTIONS = ("queue", "exchange", "routing_key", "priority", "expires", "headers")
+
+
+class UnconvertibleEntry(ValueError):
+    """A ``beat_schedule`` entry beat_store cannot express (e.g. a ``solar`` schedule)."""
+
+
+@dataclass
+class SyncReport:
+    saved: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def convert_celery_schedule(value: Any) -> dict[str, Any]:
+    """Celery's ``crontab``, ``timedelta``, seconds or ``schedule(run_every=...)`` -> a trigger spec."""
+    if isinstance(value, solar):
+        raise UnconvertibleEntry(
+            "solar schedules (sunrise/sunset) have no beat_store trigger; use a cron trigger at a fixed time"
+        )
+    if isinstance(value, crontab):
+        fields = (
+            value._orig_minute,
+            value._orig_hour,
+            value._orig_day_of_month,
+            value._orig_month_of_year,
+            value._orig_day_of_week,
+        )
+        return {"type": "cron", "expression": " ".join(str(part).replace(" ", "") for part in fields)}
+    if isinstance(value, schedule):
+        value = value.run_every
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = timedelta(seconds=value)
+    if isinstance(value, timedelta):
+        if value.total_seconds() <= 0:
+            raise UnconvertibleEntry("the interval must be longer than zero")
+        return {"type": "interval", "seconds": value.total_seconds()}
+    raise UnconvertibleEntry(f"unsupported schedule type {type(value).__name__}")
+
+
+def celery_entry_fields(entry: Mapping[str, Any], *, app: Celery) -> dict[str, Any]:
+    """A ``beat_schedule`` entry -> ``add_schedule`` arguments."""
+    if "task" not in entry:
+        raise UnconvertibleEntry("the entry has no 'task'")
+    if "schedule" not in entry:
+        raise UnconvertibleEntry("the entry has no 'schedule'")
+    fields: dict[str, Any] = {
+        "task": entry["task"],
+        "trigger": convert_celery_schedule(entry["schedule"]),
+        "args": list(entry.get("args") or ()),
+        "kwargs": dict(entry.get("kwargs") or {}),
+        "timezone": str(app.conf.timezone or settings.DEFAULT_TIMEZONE),
+    }
+    options = dict(entry.get("options") or {})
+    for name in _MESSAGE_OPTIONS:
+        if options.get(name) is not None:
+            fields[name] = options[name]
+    if "expires" in fields and isinstance(fields["expires"], timedelta):
+        fields["expires"] = fields["expires"].total_seconds()
+    return fields
+
+
+def declared_schedules(app: Celery) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Every schedule declared in settings, as ``add_schedule`` arguments, and those refused (name -> why)."""
+    declared: dict[str, dict[str, Any]] = {}
+    refused: dict[str, str] = {}
+    entries = dict(app.conf.beat_schedule or {})
+    if app.conf.result_expires and not app.backend.supports_autoexpire:
+        # What Celery's own beat installs by default, so switching schedulers keeps results expiring.
+        entries.setdefault(
+            "celery.backend_cleanup",
+            {"task": "celery.backend_cleanup", "schedule": crontab("0", "4", "*"), "options": {"expires": 12 * 3600}},
+        )
+    for name, entry in entries.items():
+        try:
+            declared[name] = celery_entry_fields(entry, app=app)
+        except UnconvertibleEntry as error:
+            refused[name] = str(error)
+    for name, fields in settings.SCHEDULES.items():
+        declared[name] = dict(fields)
+    return declared, refused
+
+
+def sync_declared_schedules(app: Celery) -> SyncReport:
+    """Write the declared schedules into the table (source ``settings``) and drop rows no longer declared.
+
+    An entry that cannot be converted or validated is logged as an error naming it, and its existing row (if
+    any) is left as it was.
+    """
+    from beat_store.api import add_schedule
+    from beat_store.models import Schedule
+
+    declared, refused = declared_schedules(app)
+    report = SyncReport(refused=dict(refused))
+    for name, fields in declared.items():
+        fields = dict(fields)
+        try:
+            with transaction.atomic():
+                add_schedule(
+                    name,
+                    fields.pop("task", ""),
+                    fields.pop("trigger", None) or {},
+                    args=fields.pop("args", ()),
+                    kwargs=fields.pop("kwargs", None),
+                    conflict_policy="replace",
+                    source=ScheduleSource.SETTINGS,
+                    **fields,
+                )
+            report.saved.append(name)
+        except (ValidationError, InvalidTrigger, TypeError, ValueError) as error:
+            report.refused[name] = _describe(error)
+    for name, reason in report.refused.items():
+        logger.error(
+            "beat_store: schedule %r in settings was not synced: %s", name, reason, extra={"action": "sync_refused"}
+        )
+    keep = set(declared) | set(report.refused)
+    stale = Schedule.objects.filter(source=ScheduleSource.SETTINGS).exclude(name__in=keep)
+    report.removed = sorted(stale.values_list("name", flat=True))
+    stale.delete()
+    return report
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ValidationError) and hasattr(error, "message_dict"):
+        return "; ".join(f"{key}: {' '.join(messages)}" for key, messages in error.message_dict.items())
+    return str(error)

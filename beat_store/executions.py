@@ -1,0 +1,95 @@
+"""Execution state transitions. Each is one conditional UPDATE, so a late or repeated signal never moves a
+record backwards (a worker may report ``started`` before beat has stamped ``sent``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from beat_store.conf import settings
+from beat_store.enums import ExecutionStatus as S
+from beat_store.models import Execution
+
+#: States a worker-side report may leave; terminal states are never left.
+_BEFORE_START = (S.PENDING, S.SENT, S.RETRYING)
+_RUNNING = (S.PENDING, S.SENT, S.STARTED, S.RETRYING, S.LOST)
+
+
+def mark_sent(execution_ids: Iterable[int], *, at: datetime) -> int:
+    """Beat handed these runs to the broker."""
+    return Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING).update(
+        status=S.SENT, sent_at=at, lease_owner="", lease_until=None
+    )
+
+
+def mark_started(task_id: str, *, worker: str, at: datetime | None = None) -> int:
+    at = at or timezone.now()
+    return Execution.objects.filter(task_id=task_id, status__in=_BEFORE_START).update(
+        status=S.STARTED, started_at=at, worker=worker[:255]
+    )
+
+
+def mark_succeeded(task_id: str, *, result: object, at: datetime | None = None) -> int:
+    return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
+        status=S.SUCCEEDED, finished_at=at or timezone.now(), result=_short_repr(result)
+    )
+
+
+def mark_failed(task_id: str, *, exception: BaseException | None, traceback: str, at: datetime | None = None) -> int:
+    return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
+        status=S.FAILED,
+        finished_at=at or timezone.now(),
+        exception=_describe_exception(exception),
+        traceback=traceback or "",
+    )
+
+
+def mark_retrying(task_id: str, *, reason: object, traceback: str = "", at: datetime | None = None) -> int:
+    return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
+        status=S.RETRYING, result=_short_repr(reason), traceback=traceback or ""
+    )
+
+
+def mark_revoked(task_id: str, *, expired: bool, at: datetime | None = None) -> int:
+    """A revoked run; one revoked because its message expired never started in time, so it was ``missed``."""
+    status = S.MISSED if expired else S.REVOKED
+    reason = "start deadline passed before a worker could start it" if expired else "revoked"
+    return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
+        status=status, finished_at=at or timezone.now(), result=reason
+    )
+
+
+def mark_missed_at_send(execution_ids: Iterable[int], *, at: datetime) -> int:
+    """Beat found the start deadline already passed when it was about to send these runs."""
+    return Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING).update(
+        status=S.MISSED,
+        finished_at=at,
+        result="start deadline passed before beat could send it",
+        lease_owner="",
+        lease_until=None,
+    )
+
+
+def mark_lost(*, now: datetime) -> int:
+    """Open runs with no news for ``BEAT_STORE_LOST_AFTER`` seconds free their max-instances slot as ``lost``.
+
+    Only sent/started/retrying runs: a pending run is still beat's to send, and any beat re-sends it.
+    """
+    cutoff = now - timedelta(seconds=settings.LOST_AFTER)
+    return Execution.objects.filter(
+        status__in=(S.SENT, S.STARTED, S.RETRYING), updated_at__lt=cutoff
+    ).update(status=S.LOST, finished_at=now, result=f"no news from a worker for {settings.LOST_AFTER:g} s")
+
+
+def _short_repr(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    limit = settings.RESULT_MAX_LENGTH
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _describe_exception(exception: BaseException | None) -> str:
+    if exception is None:
+        return ""
+    return _short_repr(f"{type(exception).__name__}: {exception}")

@@ -1,0 +1,326 @@
+"""Schedules (what to run and when) and executions (what happened to each run)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone as dj_timezone
+
+from beat_store.enums import CoalescePolicy, ExecutionStatus, ScheduleSource, TriggerKind
+from beat_store.exceptions import InvalidTrigger
+
+if TYPE_CHECKING:
+    from beat_store.triggers import Trigger
+
+#: Columns beat owns; a save that does not change timing does not write them.
+BEAT_STATE_FIELDS = ("next_fire_at", "last_fire_at", "finished_at")
+
+#: Fields whose change means the stored ``next_fire_at`` no longer follows from the schedule.
+TIMING_FIELDS = ("trigger", "timezone", "start_at", "end_at")
+
+
+def _default_timezone() -> str:
+    from beat_store.conf import settings
+
+    return settings.DEFAULT_TIMEZONE
+
+
+def validate_timezone_name(value: str) -> None:
+    from beat_store.timezones import get_zone
+
+    try:
+        get_zone(value)
+    except InvalidTrigger as error:
+        raise ValidationError(error.reason, code="invalid_timezone") from error
+
+
+class ScheduleQuerySet(models.QuerySet["Schedule"]):
+    def active(self) -> ScheduleQuerySet:
+        return self.filter(paused=False, next_fire_at__isnull=False)
+
+    def due(self, now: datetime) -> ScheduleQuerySet:
+        return self.filter(paused=False, next_fire_at__lte=now)
+
+
+class Schedule(models.Model):
+    """A named task with a trigger and the policy that turns its fire times into runs."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="Unique; the schedule's identity.")
+    description = models.TextField(blank=True)
+    task = models.CharField(max_length=200, help_text="Name of the Celery task, e.g. 'proj.tasks.report'.")
+    args = models.JSONField(default=list, blank=True, help_text="Positional arguments, a JSON list.")
+    kwargs = models.JSONField(default=dict, blank=True, help_text="Keyword arguments, a JSON object.")
+
+    trigger = models.JSONField(help_text="Trigger spec: when the schedule fires (see the docs).")
+    trigger_kind = models.CharField(max_length=20, choices=TriggerKind.choices, editable=False, db_index=True)
+    timezone = models.CharField(
+        max_length=63,
+        default=_default_timezone,
+        validators=[validate_timezone_name],
+        help_text="IANA zone (e.g. 'Europe/Paris') in which cron and calendar triggers read the wall clock.",
+    )
+    start_at = models.DateTimeField(null=True, blank=True, help_text="No fire time before this moment.")
+    end_at = models.DateTimeField(null=True, blank=True, help_text="No fire time after this moment.")
+
+    coalesce = models.CharField(
+        max_length=10,
+        choices=CoalescePolicy.choices,
+        default=CoalescePolicy.LATEST,
+        help_text="Which of several fire times missed together become runs.",
+    )
+    misfire_grace_time = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Seconds a run may start late; empty means no deadline.",
+    )
+    max_instances = models.PositiveIntegerField(
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="Runs of this schedule that may be open at once; a run beyond it is skipped.",
+    )
+    jitter = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Delay each run by a random number of seconds up to this value.",
+    )
+    paused = models.BooleanField(default=False, help_text="A paused schedule does not fire.")
+
+    queue = models.CharField(max_length=200, blank=True)
+    exchange = models.CharField(max_length=200, blank=True)
+    routing_key = models.CharField(max_length=200, blank=True)
+    priority = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(255)], help_text="Message priority, 0-255."
+    )
+    expires = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Seconds after sending when a worker should no longer start the run.",
+    )
+    headers = models.JSONField(default=dict, blank=True, help_text="Extra message headers, a JSON object.")
+
+    next_fire_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_fire_at = models.DateTimeField(null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the trigger ran out of fire times."
+    )
+    last_error = models.TextField(blank=True, editable=False, help_text="Why beat paused this schedule.")
+    source = models.CharField(max_length=10, choices=ScheduleSource.choices, default=ScheduleSource.ADMIN)
+
+    created_at = models.DateTimeField(
+        default=dj_timezone.now, editable=False, help_text="Anchors interval and calendar triggers without start_at."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScheduleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("name",)
+        indexes = [
+            # The only index a tick reads: due rows, without the paused ones.
+            models.Index(
+                fields=["next_fire_at"], name="beat_store_sched_due_idx", condition=Q(paused=False)
+            ),
+            # Rows written without save() (bulk_create, update()) wait here for beat to plan them.
+            models.Index(
+                fields=["id"],
+                name="beat_store_sched_unplanned_idx",
+                condition=Q(next_fire_at__isnull=True, finished_at__isnull=True, paused=False),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(trigger_kind__in=TriggerKind.values), name="beat_store_schedule_trigger_kind"
+            ),
+            models.CheckConstraint(
+                condition=Q(coalesce__in=CoalescePolicy.values), name="beat_store_schedule_coalesce"
+            ),
+            models.CheckConstraint(condition=Q(max_instances__gte=1), name="beat_store_schedule_max_instances"),
+            models.CheckConstraint(
+                condition=Q(misfire_grace_time__isnull=True) | Q(misfire_grace_time__gte=0),
+                name="beat_store_schedule_misfire_grace_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(jitter__isnull=True) | Q(jitter__gte=0), name="beat_store_schedule_jitter"
+            ),
+            models.CheckConstraint(
+                condition=Q(start_at__isnull=True) | Q(end_at__isnull=True) | Q(end_at__gte=models.F("start_at")),
+                name="beat_store_schedule_bounds",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Schedule:
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_timing = instance._timing_snapshot()
+        return instance
+
+    def clean(self) -> None:
+        from beat_store.triggers import validate_trigger_spec
+
+        super().clean()
+        try:
+            self.trigger = validate_trigger_spec(self.trigger)
+        except InvalidTrigger as error:
+            raise ValidationError({"trigger": f"{error}"}, code="invalid_trigger") from error
+        if self.start_at and self.end_at and self.end_at < self.start_at:
+            raise ValidationError({"end_at": "The end must not come before the start."})
+        if not isinstance(self.args, list):
+            raise ValidationError({"args": "Positional arguments must be a JSON list."})
+        if not isinstance(self.kwargs, dict):
+            raise ValidationError({"kwargs": "Keyword arguments must be a JSON object."})
+        if not isinstance(self.headers, dict):
+            raise ValidationError({"headers": "Headers must be a JSON object."})
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, first recomputing ``next_fire_at`` when the trigger or its bounds changed.
+
+        The recomputation is pure (no query), so an edit made anywhere (admin, ORM, ``add_schedule``) is what
+        beat reads at its next poll; rows written with ``QuerySet.update()`` or ``bulk_create`` are planned by
+        beat instead, from ``next_fire_at IS NULL AND finished_at IS NULL``.
+        """
+        if isinstance(self.trigger, dict) and isinstance(self.trigger.get("type"), str):
+            self.trigger_kind = self.trigger["type"]
+        if self._timing_snapshot() != getattr(self, "_loaded_timing", None):
+            self.reschedule(dj_timezone.now(), from_start=self._state.adding)
+        elif not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            # Timing unchanged: leave beat's state columns alone, so a form opened before beat advanced the
+            # schedule cannot rewind it.
+            kwargs["update_fields"] = [
+                f.attname for f in self._meta.concrete_fields if not f.primary_key and f.name not in BEAT_STATE_FIELDS
+            ]
+        super().save(*args, **kwargs)
+        self._loaded_timing = self._timing_snapshot()
+
+    def reschedule(self, now: datetime, *, from_start: bool = False) -> None:
+        """Recompute ``next_fire_at`` (no save).
+
+        ``from_start`` (a new schedule): its trigger's first fire time at or after ``start_at`` (default: its
+        creation), so a ``start_at`` in the past makes past fire times due at once (SPEC rule 8). Otherwise (an
+        edit): the first fire time at or after ``now``, so editing a trigger never replays history.
+        """
+        trigger = self.build_trigger()
+        if from_start:
+            self.next_fire_at = trigger.next_at_or_after(self.start_at or self.created_at)
+        else:
+            self.next_fire_at = trigger.next_at_or_after(now)
+        self.finished_at = None if self.next_fire_at else now
+        self.last_error = ""
+
+    def build_trigger(self) -> Trigger:
+        """The trigger object for this row: spec, zone, bounds, anchored at ``start_at`` or creation."""
+        from beat_store.triggers import build_trigger
+
+        return build_trigger(
+            self.trigger,
+            timezone=self.timezone,
+            anchor=self.start_at or self.created_at,
+            start_at=self.start_at,
+            end_at=self.end_at,
+        )
+
+    @property
+    def is_finished(self) -> bool:
+        return self.next_fire_at is None and self.finished_at is not None
+
+    def _timing_snapshot(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in TIMING_FIELDS)
+
+
+class ExecutionQuerySet(models.QuerySet["Execution"]):
+    def open(self) -> ExecutionQuerySet:
+        return self.filter(status__in=ExecutionStatus.open_values())
+
+
+class Execution(models.Model):
+    """What happened to one run of a schedule: one row per (schedule, fire time), plus manual runs."""
+
+    schedule = models.ForeignKey(
+        Schedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions"
+    )
+    schedule_name = models.CharField(max_length=200, db_index=True, help_text="Kept when the schedule is deleted.")
+    task = models.CharField(max_length=200)
+    fire_time = models.DateTimeField(help_text="The designated fire time, before jitter.")
+    jitter = models.FloatField(default=0, help_text="Seconds the dispatch was delayed by jitter.")
+    manual = models.BooleanField(default=False, help_text="Started with 'run now', not by the trigger.")
+    task_id = models.CharField(max_length=255, db_index=True)
+    status = models.CharField(max_length=10, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING)
+
+    send_at = models.DateTimeField(help_text="When beat hands the run to the broker: fire time plus jitter.")
+    deadline_at = models.DateTimeField(
+        null=True, blank=True, help_text="Start deadline: fire time + jitter + misfire grace time."
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    result = models.TextField(blank=True)
+    exception = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    kwargs_override = models.JSONField(
+        null=True, blank=True, help_text="Keyword arguments given to 'run now', used instead of the schedule's."
+    )
+
+    lease_owner = models.CharField(max_length=100, blank=True, editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ExecutionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-fire_time", "-id")
+        indexes = [
+            models.Index(fields=["schedule", "-fire_time"], name="beat_store_exec_history_idx"),
+            models.Index(fields=["status", "send_at"], name="beat_store_exec_status_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "fire_time"],
+                condition=Q(manual=False),
+                name="beat_store_one_execution_per_fire_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ExecutionStatus.values), name="beat_store_execution_status"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schedule_name} @ {self.fire_time.isoformat()} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ExecutionStatus.open_values()
+
+    @property
+    def lateness(self) -> float | None:
+        """Seconds between the designated fire time and the start on a worker."""
+        if self.started_at is None:
+            return None
+        return (self.started_at - self.fire_time).total_seconds()
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def task_result(self) -> Any:
+        """The django-celery-results ``TaskResult`` of this run, when that app is installed and has one."""
+        from django.apps import apps
+
+        if not apps.is_installed("django_celery_results"):
+            return None
+        task_result_model = apps.get_model("django_celery_results", "TaskResult")
+        return task_result_model.objects.filter(task_id=self.task_id).first()

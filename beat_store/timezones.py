@@ -1,0 +1,19 @@
+"""Time zone names to ``ZoneInfo`` objects, with errors a user can act on."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from beat_store.exceptions import InvalidTrigger
+
+
+@lru_cache(maxsize=512)
+def get_zone(name: str) -> ZoneInfo:
+    """Return the IANA zone called ``name``; raise ``InvalidTrigger("timezone", ...)`` if there is none."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidTrigger("timezone", "a time zone name such as 'Europe/Paris' is required")
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise InvalidTrigger("timezone", f"unknown time zone {name!r}") from error

@@ -1,0 +1,86 @@
+"""Test settings. Environment variables switch the real services in:
+
+- ``BEAT_STORE_DATABASE=postgres`` (default ``sqlite``): PostgreSQL on ``BEAT_STORE_PG_HOST`` (127.0.0.1:5432,
+  trust auth, user ``postgres``).
+- ``BEAT_STORE_BROKER_URL`` (default ``memory://``): e.g. ``redis://127.0.0.1:6379/15``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_results",
+    "beat_store",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+STATIC_URL = "/static/"
+
+DATABASE_KIND = os.environ.get("BEAT_STORE_DATABASE", "sqlite")
+if DATABASE_KIND == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("BEAT_STORE_PG_NAME", "beat_store"),
+            "USER": os.environ.get("BEAT_STORE_PG_USER", "postgres"),
+            "HOST": os.environ.get("BEAT_STORE_PG_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("BEAT_STORE_PG_PORT", "5432"),
+            "TEST": {"NAME": os.environ.get("BEAT_STORE_PG_TEST_NAME", "test_beat_store")},
+        }
+    }
+elif DATABASE_KIND == "sqlite":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("BEAT_STORE_SQLITE_PATH", str(BASE_DIR / "test.sqlite3")),
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+            # A file, not memory: integration tests share it with real beat/worker subprocesses.
+            "TEST": {"NAME": os.environ.get("BEAT_STORE_SQLITE_TEST_PATH", str(BASE_DIR / "test-db.sqlite3"))},
+        }
+    }
+else:
+    raise RuntimeError(f"BEAT_STORE_DATABASE must be 'sqlite' or 'postgres', not {DATABASE_KIND!r}")
+
+CELERY_BROKER_URL = os.environ.get("BEAT_STORE_BROKER_URL", "memory://")
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_ALWAYS_EAGER = False
