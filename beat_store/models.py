@@ -324,3 +324,16 @@ class Execution(models.Model):
             return None
         task_result_model = apps.get_model("django_celery_results", "TaskResult")
         return task_result_model.objects.filter(task_id=self.task_id).first()
+
+
+class BeatHeartbeat(models.Model):
+    """The last time each running beat finished a tick: lets operators (and liveness probes) see beats."""
+
+    owner = models.CharField(max_length=100, unique=True, help_text="host:pid:random of the beat process.")
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ("-seen_at",)
+
+    def __str__(self) -> str:
+        return f"{self.owner} @ {self.seen_at.isoformat()}"
