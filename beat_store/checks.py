@@ -1,11 +1,32 @@
-"""Django system checks, ids ``beat_store.E001``... and ``beat_store.W001``..."""
+"""Django system checks of beat_store.
+
+======================  =====================================================================================
+id                      what it means
+======================  =====================================================================================
+``beat_store.E001``     ``USE_TZ`` is off: fire times are aware datetimes.
+``beat_store.E002``     Celery's beat scheduler is ``beat_store...`` but ``beat_store`` is not in
+                        ``INSTALLED_APPS``.
+``beat_store.W001``     Celery's ``timezone`` and Django's ``TIME_ZONE`` disagree: schedules that name no zone
+                        follow Celery's, the admin shows Django's.
+``beat_store.W002``     Schedules name tasks the Celery app does not know (silence with
+                        ``BEAT_STORE_ALLOW_UNREGISTERED_TASKS = True`` when only some workers import them).
+``beat_store.W003``     The worker-side receivers are not connected: executions would stay ``sent``.
+======================  =====================================================================================
+
+No check may crash ``manage.py check``: the one that reads the database skips silently while the tables do not
+exist yet (before ``migrate``).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.db import DatabaseError
+
+logger = logging.getLogger(__name__)
 
 
 def check_use_tz(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -20,5 +41,125 @@ def check_use_tz(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
     ]
 
 
+def check_installed_when_used(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    from django.apps import apps
+
+    scheduler = configured_beat_scheduler()
+    if "beat_store" not in scheduler or apps.is_installed("beat_store"):
+        return []
+    return [
+        checks.Error(
+            f"Celery beat uses {scheduler!r}, but 'beat_store' is not in INSTALLED_APPS.",
+            hint="Add 'beat_store' to INSTALLED_APPS and run `manage.py migrate`.",
+            id="beat_store.E002",
+        )
+    ]
+
+
+def check_time_zones_agree(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    celery_zone = _celery_conf_value("timezone", "CELERY_TIMEZONE")
+    django_zone = getattr(settings, "TIME_ZONE", None)
+    if not celery_zone or not django_zone or str(celery_zone) == str(django_zone):
+        return []
+    return [
+        checks.Warning(
+            f"Celery's timezone ({celery_zone}) differs from TIME_ZONE ({django_zone}).",
+            hint=(
+                "Schedules that name no zone follow Celery's timezone. Make both settings the same, or set "
+                "BEAT_STORE_DEFAULT_TIMEZONE to the zone you mean."
+            ),
+            id="beat_store.W001",
+        )
+    ]
+
+
+def check_tasks_known(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    from celery import current_app
+
+    from beat_store.conf import settings as beat_store_settings
+
+    if beat_store_settings.ALLOW_UNREGISTERED_TASKS:
+        return []
+    if getattr(current_app.loader, "worker_initialized", False):
+        # Inside a booting worker/beat, Celery's Django fixup runs the checks while it imports the task
+        # modules: touching the registry then would finalize the app half-loaded and lose its tasks.
+        return []
+    scheduled = scheduled_task_names()
+    if not scheduled:
+        return []
+    unknown = sorted(scheduled - known_task_names())
+    if not unknown:
+        return []
+    return [
+        checks.Warning(
+            f"Schedules name task(s) the Celery app does not know: {', '.join(unknown)}.",
+            hint=(
+                "Fix the task names, make the Celery app import those tasks, or set "
+                "BEAT_STORE_ALLOW_UNREGISTERED_TASKS = True if only some workers know them."
+            ),
+            id="beat_store.W002",
+        )
+    ]
+
+
+def check_receivers_connected(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    from beat_store import receivers
+
+    if receivers.is_connected():
+        return []
+    return [
+        checks.Warning(
+            "beat_store's worker-side receivers are not connected: executions will not leave 'sent'.",
+            hint="Keep 'beat_store' in the worker's INSTALLED_APPS: its AppConfig.ready() connects them.",
+            id="beat_store.W003",
+        )
+    ]
+
+
+def configured_beat_scheduler() -> str:
+    """The beat scheduler Celery is configured with, as a dotted path ('' when none is set)."""
+    value = _celery_conf_value("beat_scheduler", "CELERY_BEAT_SCHEDULER")
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}"
+
+
+def scheduled_task_names() -> set[str]:
+    """Distinct task names of the stored schedules; empty while the table does not exist or is unreachable."""
+    from beat_store.models import Schedule
+
+    try:
+        return set(Schedule.objects.values_list("task", flat=True).distinct())
+    except DatabaseError as error:
+        logger.debug("beat_store: task check skipped, schedules unreadable: %s", error)
+        return set()
+
+
+def known_task_names() -> set[str]:
+    from celery import current_app
+
+    try:
+        current_app.loader.import_default_modules()
+    except Exception as error:  # a broken task module must not crash `manage.py check`
+        logger.debug("beat_store: importing the task modules failed: %s", error)
+    return set(current_app.tasks.keys())
+
+
+def _celery_conf_value(celery_key: str, django_setting: str) -> Any:
+    """A Celery setting as the project configures it: Django's ``CELERY_*`` setting first, then the app."""
+    explicit = getattr(settings, django_setting, None)
+    if explicit:
+        return explicit
+    from celery import current_app
+
+    return current_app.conf.get(celery_key)
+
+
 def register() -> None:
     checks.register(check_use_tz, checks.Tags.compatibility)
+    checks.register(check_installed_when_used, checks.Tags.compatibility)
+    checks.register(check_time_zones_agree, checks.Tags.compatibility)
+    checks.register(check_tasks_known, checks.Tags.compatibility)
+    checks.register(check_receivers_connected, checks.Tags.compatibility)

@@ -173,6 +173,7 @@ class Schedule(models.Model):
             self.trigger = validate_trigger_spec(self.trigger)
         except InvalidTrigger as error:
             raise ValidationError({"trigger": f"{error}"}, code="invalid_trigger") from error
+        self.trigger_kind = self.trigger["type"]
         if self.start_at and self.end_at and self.end_at < self.start_at:
             raise ValidationError({"end_at": "The end must not come before the start."})
         if not isinstance(self.args, list):

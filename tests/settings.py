@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
@@ -55,6 +57,12 @@ TEMPLATES = [
 ]
 STATIC_URL = "/static/"
 
+# Several processes (beat, worker, web) write to one SQLite file: wait for the lock, and take it at BEGIN
+# (Django 5.1+) so two beats serialise instead of failing a read-then-write upgrade.
+SQLITE_OPTIONS: dict[str, object] = {"timeout": 30}
+if django.VERSION >= (5, 1):
+    SQLITE_OPTIONS["transaction_mode"] = "IMMEDIATE"
+
 DATABASE_KIND = os.environ.get("BEAT_STORE_DATABASE", "sqlite")
 if DATABASE_KIND == "postgres":
     DATABASES = {
@@ -72,7 +80,7 @@ elif DATABASE_KIND == "sqlite":
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("BEAT_STORE_SQLITE_PATH", str(BASE_DIR / "test.sqlite3")),
-            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+            "OPTIONS": SQLITE_OPTIONS,
             # A file, not memory: integration tests share it with real beat/worker subprocesses.
             "TEST": {"NAME": os.environ.get("BEAT_STORE_SQLITE_TEST_PATH", str(BASE_DIR / "test-db.sqlite3"))},
         }
@@ -84,3 +92,11 @@ CELERY_BROKER_URL = os.environ.get("BEAT_STORE_BROKER_URL", "memory://")
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = False
+
+# django-celery-beat (test extra) provides the tables `beat_store_import --from django-celery-beat` reads.
+try:
+    import django_celery_beat  # noqa: F401
+except ImportError:
+    pass
+else:
+    INSTALLED_APPS.append("django_celery_beat")

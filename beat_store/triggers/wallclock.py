@@ -15,7 +15,7 @@ WallTimeKind = Literal["normal", "gap", "fold"]
 
 
 def classify_wall_time(naive: datetime, zone: tzinfo) -> WallTimeKind:
-    """Is this wall time skipped (``"gap"``, DST spring-forward) or repeated (``"fold"``, fall-back) in zone?"""
+    """Is this wall time skipped (``"gap"``, spring-forward) or repeated (``"fold"``, fall-back) in zone?"""
     naive = naive.replace(tzinfo=None)
     first = naive.replace(tzinfo=zone, fold=0)
     second = naive.replace(tzinfo=zone, fold=1)
@@ -50,12 +50,13 @@ def transition_instant(naive: datetime, zone: tzinfo) -> datetime:
 def _offsets(naive: datetime, zone: tzinfo) -> tuple[timedelta, timedelta]:
     old = naive.replace(tzinfo=zone, fold=0).utcoffset()
     new = naive.replace(tzinfo=zone, fold=1).utcoffset()
-    assert old is not None and new is not None
+    assert old is not None
+    assert new is not None
     return old, new
 
 
 def ambiguous_span(naive: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
-    """``(start, end)`` naive wall times of the gap or fold containing ``naive``: start inclusive, end exclusive."""
+    """Naive ``(start, end)`` wall times of the gap or fold holding ``naive``; the end is exclusive."""
     instant = transition_instant(naive, zone).replace(tzinfo=None)
     old, new = _offsets(naive, zone)
     return min(instant + old, instant + new), max(instant + old, instant + new)
@@ -71,5 +72,5 @@ def resolve_wall_time(naive: datetime, zone: tzinfo) -> datetime:
 
 
 def wall_time_of(moment: datetime, zone: tzinfo) -> datetime:
-    """The naive wall time ``moment`` shows in ``zone`` (fold cleared: it is a wall-clock value, not an instant)."""
+    """The naive wall time ``moment`` shows in ``zone`` (fold cleared: a wall-clock value, not an instant)."""
     return moment.astimezone(zone).replace(tzinfo=None, fold=0)

@@ -1,0 +1,199 @@
+"""Files of schedules: JSON and YAML documents (what ``beat_store_export`` writes) and INI files.
+
+A JSON/YAML document is ``{"version": 1, "schedules": [<record>, ...]}`` (a bare list of records is accepted
+too); a record holds the schedule fields of SPEC.md, datetimes as ISO 8601 strings.
+
+The INI form, one section per schedule::
+
+    [nightly-report]
+    call = proj.tasks.report      ; the Celery task (required)
+    every = 10 minutes            ; an interval: "<number> <unit>" pairs, units seconds..weeks
+    at = 09:30                    ; a wall-clock time HH:MM[:SS]; alone: every day at that time
+    timezone = Europe/Paris       ; optional, the schedule's zone
+    description = Sends the report
+    recipients = ["ops@example.com"]   ; any other key is a keyword argument (JSON values, else text)
+
+``every`` + ``at`` with a unit of days or weeks is a calendar interval at that time (``every = 2 days``,
+``at = 09:30``); ``at`` with an ``every`` of seconds, minutes or hours is refused as ambiguous.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from pathlib import PurePath
+from typing import Any
+
+from beat_store.exceptions import BeatStoreError
+
+FORMATS = ("json", "yaml", "ini")
+DOCUMENT_VERSION = 1
+_EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".ini": "ini", ".cfg": "ini"}
+_INI_RESERVED = ("call", "every", "at", "timezone", "description")
+_INI_UNITS = {"second": "seconds", "minute": "minutes", "hour": "hours", "day": "days", "week": "weeks"}
+_EVERY_PAIR = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
+_AT = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
+class TransferFormatError(BeatStoreError, ValueError):
+    """A file of schedules cannot be read: its format, its syntax or one of its entries is wrong."""
+
+
+def detect_format(path: str, explicit: str | None = None) -> str:
+    """The format named by ``explicit``, else by the file's extension."""
+    if explicit:
+        if explicit not in FORMATS:
+            raise TransferFormatError(f"unknown format {explicit!r}; choose one of {', '.join(FORMATS)}")
+        return explicit
+    suffix = PurePath(path).suffix.lower()
+    if suffix not in _EXTENSIONS:
+        raise TransferFormatError(
+            f"cannot tell the format of {path!r} from its extension; use --format ({', '.join(FORMATS)})"
+        )
+    return _EXTENSIONS[suffix]
+
+
+def dump_document(records: Sequence[Mapping[str, Any]], fmt: str) -> str:
+    """Records as a JSON or YAML document (INI is import-only: it cannot say everything a schedule holds)."""
+    document = {"version": DOCUMENT_VERSION, "schedules": [dict(record) for record in records]}
+    if fmt == "json":
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "yaml":
+        return str(_yaml().safe_dump(document, sort_keys=False, allow_unicode=True))
+    raise TransferFormatError(f"cannot export to {fmt!r}; choose json or yaml")
+
+
+def load_records(text: str, fmt: str) -> list[dict[str, Any]]:
+    """The schedule records of a file's text."""
+    if fmt == "ini":
+        return parse_ini(text)
+    if fmt == "json":
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise TransferFormatError(f"not valid JSON: {error}") from error
+    elif fmt == "yaml":
+        yaml = _yaml()
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise TransferFormatError(f"not valid YAML: {error}") from error
+        # YAML reads unquoted timestamps as datetimes; records carry ISO 8601 text, like JSON.
+        document = _datetimes_as_text(document)
+    else:
+        raise TransferFormatError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return _records_of(document)
+
+
+def parse_ini(text: str) -> list[dict[str, Any]]:
+    """An INI file (see this module's docstring) -> records."""
+    parser = configparser.ConfigParser(interpolation=None, default_section="\x00no defaults")
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keyword argument names keep their case
+    try:
+        parser.read_string(text)
+    except configparser.Error as error:
+        raise TransferFormatError(f"not a valid INI file: {error}") from error
+    return [_ini_record(name, dict(parser[name])) for name in parser.sections()]
+
+
+def _ini_record(name: str, options: dict[str, str]) -> dict[str, Any]:
+    task = options.get("call", "").strip()
+    if not task:
+        raise TransferFormatError(f"[{name}]: 'call = dotted.task.name' is required")
+    record: dict[str, Any] = {"name": name, "task": task, "trigger": _ini_trigger(name, options)}
+    for key in ("timezone", "description"):
+        if options.get(key, "").strip():
+            record[key] = options[key].strip()
+    record["kwargs"] = {key: _ini_value(value) for key, value in options.items() if key not in _INI_RESERVED}
+    return record
+
+
+def _ini_trigger(name: str, options: Mapping[str, str]) -> dict[str, Any]:
+    every = _parse_every(name, options["every"]) if options.get("every", "").strip() else None
+    at = _parse_at(name, options["at"]) if options.get("at", "").strip() else None
+    if every is None and at is None:
+        raise TransferFormatError(f"[{name}]: say when it runs with 'every = 10 minutes' and/or 'at = HH:MM'")
+    if at is None:
+        return {"type": "interval", **every} if every else {}
+    hour, minute, second = at
+    if every is None:
+        return {"type": "cron", "hour": str(hour), "minute": str(minute), "second": str(second)}
+    if set(every) - {"days", "weeks"}:
+        raise TransferFormatError(
+            f"[{name}]: 'at' goes with an 'every' counted in days or weeks, not {options['every']!r}"
+        )
+    return {"type": "calendarinterval", **every, "hour": hour, "minute": minute, "second": second}
+
+
+def _parse_every(name: str, text: str) -> dict[str, float]:
+    cleaned = text.strip().lower()
+    pairs = _EVERY_PAIR.findall(cleaned)
+    if not pairs or _EVERY_PAIR.sub("", cleaned).replace(",", "").replace("and", "").strip():
+        raise TransferFormatError(
+            f"[{name}]: every = {text!r} is not like '10 minutes' or '1 hour 30 minutes'"
+        )
+    amounts: dict[str, float] = {}
+    for number, unit in pairs:
+        unit_name = _INI_UNITS.get(unit.rstrip("s"))
+        if unit_name is None:
+            raise TransferFormatError(
+                f"[{name}]: unknown unit {unit!r} in every = {text!r}; use seconds ... weeks"
+            )
+        value = float(number)
+        amounts[unit_name] = amounts.get(unit_name, 0) + (int(value) if value.is_integer() else value)
+    return amounts
+
+
+def _parse_at(name: str, text: str) -> tuple[int, int, int]:
+    match = _AT.match(text.strip())
+    if not match:
+        raise TransferFormatError(f"[{name}]: at = {text!r} is not a time like 09:30 or 09:30:15")
+    hour, minute, second = int(match[1]), int(match[2]), int(match[3] or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        raise TransferFormatError(f"[{name}]: at = {text!r} is not a time of day")
+    return hour, minute, second
+
+
+def _ini_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _records_of(document: Any) -> list[dict[str, Any]]:
+    if isinstance(document, Mapping):
+        version = document.get("version", DOCUMENT_VERSION)
+        if version != DOCUMENT_VERSION:
+            raise TransferFormatError(f"unsupported document version {version!r} (this beat_store reads 1)")
+        unknown = set(document) - {"version", "schedules"}
+        if unknown:
+            raise TransferFormatError(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}")
+        document = document.get("schedules", [])
+    if not isinstance(document, list):
+        raise TransferFormatError("expected a list of schedules, or an object with a 'schedules' list")
+    for position, record in enumerate(document):
+        if not isinstance(record, dict):
+            raise TransferFormatError(f"schedule #{position + 1} is not an object of fields")
+    return document
+
+
+def _datetimes_as_text(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _datetimes_as_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_datetimes_as_text(item) for item in value]
+    return value
+
+
+def _yaml() -> Any:
+    try:
+        import yaml
+    except ImportError as error:
+        raise TransferFormatError("YAML needs PyYAML: pip install 'beat_store[yaml]'") from error
+    return yaml

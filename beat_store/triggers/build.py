@@ -1,0 +1,136 @@
+"""From a JSON spec to a trigger object, and the public preview ``next_fire_times``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, time, timedelta, tzinfo
+from typing import Any
+
+from beat_store.exceptions import InvalidTrigger
+from beat_store.timezones import get_zone
+from beat_store.triggers.base import ONE_MICROSECOND, Trigger, to_utc
+from beat_store.triggers.bounds import BoundedTrigger
+from beat_store.triggers.calendar_interval import CalendarIntervalTrigger
+from beat_store.triggers.combining import AndTrigger, OrTrigger
+from beat_store.triggers.cron import CronTrigger, fields_of
+from beat_store.triggers.date import DateTrigger
+from beat_store.triggers.interval import IntervalTrigger
+from beat_store.triggers.spec import INTERVAL_UNITS, parse_run_at, validate_trigger_spec
+from beat_store.triggers.wallclock import resolve_wall_time
+
+
+def build_trigger(
+    spec: Mapping[str, Any],
+    *,
+    timezone: str | tzinfo,
+    anchor: datetime,
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+) -> Trigger:
+    """Validate ``spec`` and build its trigger; raise ``InvalidTrigger`` on bad input.
+
+    ``anchor`` (aware) is the first fire time of an ``interval`` trigger and the start date (read in
+    ``timezone``) of a ``calendarinterval`` trigger; other kinds ignore it. ``start_at``/``end_at`` bound
+    every kind: no fire time before ``start_at`` or after ``end_at``.
+    """
+    normalised = validate_trigger_spec(spec)
+    zone = resolve_zone(timezone)
+    _require_aware(anchor, "anchor")
+    _require_aware(start_at, "start_at")
+    _require_aware(end_at, "end_at")
+    if start_at is not None and end_at is not None and to_utc(end_at) < to_utc(start_at):
+        raise InvalidTrigger("end_at", "must not be earlier than start_at")
+    trigger = _build(normalised, zone, anchor)
+    if start_at is None and end_at is None:
+        return trigger
+    return BoundedTrigger(trigger, start_at, end_at)
+
+
+def resolve_zone(timezone: str | tzinfo) -> tzinfo:
+    if isinstance(timezone, tzinfo):
+        return timezone
+    return get_zone(timezone)
+
+
+def _require_aware(moment: datetime | None, field: str) -> None:
+    if moment is None:
+        return
+    if not isinstance(moment, datetime):
+        raise InvalidTrigger(field, f"must be a datetime, not {type(moment).__name__}")
+    if moment.utcoffset() is None:
+        raise InvalidTrigger(field, "must be timezone-aware")
+
+
+def _build(spec: Mapping[str, Any], zone: tzinfo, anchor: datetime) -> Trigger:
+    kind = spec["type"]
+    if kind == "interval":
+        period = timedelta(**{unit: spec[unit] for unit in INTERVAL_UNITS})
+        return IntervalTrigger(period, anchor, zone)
+    if kind == "date":
+        run_at = parse_run_at(spec["run_at"])
+        if run_at.utcoffset() is None:
+            return DateTrigger(resolve_wall_time(run_at, zone))
+        return DateTrigger(run_at.astimezone(zone))
+    if kind == "cron":
+        return CronTrigger(fields_of(spec), zone)
+    if kind == "calendarinterval":
+        return CalendarIntervalTrigger(
+            months=spec["years"] * 12 + spec["months"],
+            days=spec["weeks"] * 7 + spec["days"],
+            time_of_day=time(spec["hour"], spec["minute"], spec["second"]),
+            start_date=anchor.astimezone(zone).date(),
+            zone=zone,
+        )
+    members = [_build(member, zone, anchor) for member in spec["triggers"]]
+    return OrTrigger(members) if kind == "or" else AndTrigger(members)
+
+
+def next_fire_times(
+    trigger: Mapping[str, Any],
+    *,
+    timezone: str | tzinfo | None = None,
+    after: datetime | None = None,
+    count: int = 10,
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+) -> list[datetime]:
+    """Up to ``count`` fire times of the ``trigger`` spec at or after ``after``, ascending (beat's own maths).
+
+    ``after`` defaults to now; ``timezone`` to the schedule default (``BEAT_STORE_DEFAULT_TIMEZONE``, Celery's
+    ``timezone``, Django's ``TIME_ZONE``). A naive ``after``/``start_at``/``end_at`` is a wall time in
+    ``timezone``. As for a new schedule, the anchor (an interval's first fire time, a calendar interval's
+    start date) is ``start_at``, else ``after``. Raises ``InvalidTrigger`` for a bad spec, ``TriggerGaveUp``
+    when an ``and`` trigger's members never agree.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise InvalidTrigger("count", f"must be a whole number >= 0, not {count!r}")
+    if timezone is None:
+        from beat_store.conf import settings
+
+        timezone = settings.DEFAULT_TIMEZONE
+    zone = resolve_zone(timezone)
+    if after is None:
+        from django.utils import timezone as django_timezone
+
+        after = django_timezone.now()
+    after = _aware(after, zone, "after")
+    start_at = None if start_at is None else _aware(start_at, zone, "start_at")
+    end_at = None if end_at is None else _aware(end_at, zone, "end_at")
+    built = build_trigger(trigger, timezone=zone, anchor=start_at or after, start_at=start_at, end_at=end_at)
+    fire_times: list[datetime] = []
+    moment = after
+    while len(fire_times) < count:
+        fire_time = built.next_at_or_after(moment)
+        if fire_time is None:
+            break
+        fire_times.append(fire_time)
+        moment = to_utc(fire_time) + ONE_MICROSECOND
+    return fire_times
+
+
+def _aware(moment: datetime, zone: tzinfo, field: str) -> datetime:
+    if not isinstance(moment, datetime):
+        raise InvalidTrigger(field, f"must be a datetime, not {type(moment).__name__}")
+    if moment.utcoffset() is None:
+        return resolve_wall_time(moment, zone)
+    return moment

@@ -1,0 +1,54 @@
+"""``or`` and ``and`` combinations, with APScheduler 4's semantics and a stateless search."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from beat_store.exceptions import TriggerGaveUp
+from beat_store.triggers.base import Trigger, to_utc
+
+AND_THRESHOLD = timedelta(seconds=1)
+AND_MAX_ITERATIONS = 10_000
+
+
+@dataclass(frozen=True)
+class OrTrigger:
+    """The earliest next fire time of any member; members agreeing on a time give it once."""
+
+    triggers: Sequence[Trigger]
+
+    def next_at_or_after(self, moment: datetime) -> datetime | None:
+        fire_times = [
+            t for t in (member.next_at_or_after(moment) for member in self.triggers) if t is not None
+        ]
+        return min(fire_times, key=to_utc, default=None)
+
+
+@dataclass(frozen=True)
+class AndTrigger:
+    """A time on which every member fires, within ``AND_THRESHOLD``; the earliest of those members' times."""
+
+    triggers: Sequence[Trigger]
+
+    def next_at_or_after(self, moment: datetime) -> datetime | None:
+        candidate = moment
+        for _ in range(AND_MAX_ITERATIONS):
+            fire_times: list[datetime] = []
+            for member in self.triggers:
+                fire_time = member.next_at_or_after(candidate)
+                if fire_time is None:
+                    return None
+                fire_times.append(fire_time)
+            earliest, latest = min(fire_times, key=to_utc), max(fire_times, key=to_utc)
+            if to_utc(latest) - to_utc(earliest) <= AND_THRESHOLD:
+                return earliest
+            # Step back by the threshold so a member firing just before the latest time still counts; in UTC,
+            # because arithmetic on a zone-aware datetime is wall-clock arithmetic.
+            candidate = to_utc(latest) - AND_THRESHOLD
+        raise TriggerGaveUp(
+            f"the 'and' trigger found no fire time its {len(self.triggers)} members agree on "
+            f"(within {AND_THRESHOLD.total_seconds():g} s) after {AND_MAX_ITERATIONS} tries "
+            f"from {moment.isoformat()}; its members may never coincide"
+        )

@@ -1,0 +1,209 @@
+"""Validation and normalisation of JSON trigger specs (SPEC.md "Trigger specs")."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from beat_store.exceptions import InvalidTrigger
+from beat_store.triggers.cron_syntax import CRON_FIELD_NAMES, check_cron_field, crontab_to_fields
+
+MAX_NESTING = 5
+INTERVAL_UNITS = ("weeks", "days", "hours", "minutes", "seconds")
+CALENDAR_STEPS = ("years", "months", "weeks", "days")
+# Larger steps would jump past year 9999 in one go, where Python dates end.
+CALENDAR_STEP_LIMITS = {"years": 9998, "months": 9998 * 12, "weeks": 9998 * 52, "days": 9998 * 365}
+TIME_OF_DAY_LIMITS = {"hour": 23, "minute": 59, "second": 59}
+TRIGGER_TYPES = ("date", "interval", "cron", "calendarinterval", "or", "and")
+
+Spec = dict[str, Any]
+
+
+def validate_trigger_spec(spec: object) -> dict[str, Any]:
+    """Return a normalised copy of ``spec`` or raise ``InvalidTrigger(field, reason)``.
+
+    ``field`` is a dotted path into the spec (``"triggers.1.minute"``), or ``None`` when the spec as a whole
+    is wrong. The copy has canonical keys: ``type`` first, every default of interval and calendarinterval
+    filled in, cron field values as strings, ``run_at`` in ``datetime.isoformat()`` form.
+    """
+    return _validate(spec, path="", depth=0)
+
+
+def join_path(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _validate(spec: object, path: str, depth: int) -> Spec:
+    if not isinstance(spec, Mapping):
+        raise InvalidTrigger(path or None, f"a trigger spec must be a JSON object, not {_json_type(spec)}")
+    for key in spec:
+        if not isinstance(key, str):
+            raise InvalidTrigger(join_path(path, str(key)), "field names must be strings")
+    kind = spec.get("type")
+    if kind is None:
+        raise InvalidTrigger(join_path(path, "type"), f"required: one of {', '.join(TRIGGER_TYPES)}")
+    if not isinstance(kind, str) or kind not in _VALIDATORS:
+        raise InvalidTrigger(
+            join_path(path, "type"),
+            f"unknown trigger type {kind!r}; expected one of {', '.join(TRIGGER_TYPES)}",
+        )
+    return _VALIDATORS[kind](spec, path, depth)
+
+
+def _reject_unknown_fields(spec: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> None:
+    for key in spec:
+        if key != "type" and key not in allowed:
+            raise InvalidTrigger(
+                join_path(path, key),
+                f"unknown field for a {spec['type']} trigger; expected one of {', '.join(allowed)}",
+            )
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list"}
+    if value is None:
+        return "null"
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _number(value: object, field: str, *, whole: bool) -> int | float:
+    wanted = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidTrigger(field, f"must be {wanted}, not {_json_type(value)}")
+    if isinstance(value, float) and (whole or not math.isfinite(value)):
+        raise InvalidTrigger(field, f"must be {wanted}, not {value!r}")
+    if value < 0:
+        raise InvalidTrigger(field, f"must not be negative (got {value!r})")
+    return value
+
+
+def _validate_interval(spec: Mapping[str, Any], path: str, depth: int) -> Spec:
+    _reject_unknown_fields(spec, INTERVAL_UNITS, path)
+    units = {unit: _number(spec.get(unit, 0), join_path(path, unit), whole=False) for unit in INTERVAL_UNITS}
+    try:
+        period = timedelta(**units)
+    except OverflowError:
+        raise InvalidTrigger(path or None, "the interval is too long (at most 999,999,999 days)") from None
+    if period <= timedelta(0):
+        raise InvalidTrigger(
+            path or None,
+            "the interval must be longer than zero (at least one microsecond): "
+            f"set one of {', '.join(INTERVAL_UNITS)}",
+        )
+    return {"type": "interval", **units}
+
+
+def _validate_date(spec: Mapping[str, Any], path: str, depth: int) -> Spec:
+    _reject_unknown_fields(spec, ("run_at",), path)
+    field = join_path(path, "run_at")
+    run_at = spec.get("run_at")
+    if run_at is None:
+        raise InvalidTrigger(field, "required: an ISO 8601 date-time such as 2026-12-01T09:00:00")
+    return {"type": "date", "run_at": parse_run_at(run_at, field).isoformat()}
+
+
+def parse_run_at(value: object, field: str = "run_at") -> datetime:
+    """The datetime a date trigger's ``run_at`` names (naive = wall time in the schedule's zone)."""
+    if not isinstance(value, str):
+        raise InvalidTrigger(field, f"must be an ISO 8601 date-time string, not {_json_type(value)}")
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidTrigger(
+            field,
+            f"{value!r} is not an ISO 8601 date-time (e.g. 2026-12-01T09:00:00 or 2026-12-01T09:00:00+01:00)",
+        ) from None
+
+
+def _validate_cron(spec: Mapping[str, Any], path: str, depth: int) -> Spec:
+    _reject_unknown_fields(spec, ("expression", *CRON_FIELD_NAMES), path)
+    given = [name for name in CRON_FIELD_NAMES if name in spec]
+    if "expression" in spec:
+        if given:
+            raise InvalidTrigger(
+                join_path(path, given[0]),
+                "cannot be combined with 'expression': give a crontab expression or APScheduler's fields",
+            )
+        return {"type": "cron", "expression": _crontab(spec["expression"], join_path(path, "expression"))}
+    if not given:
+        raise InvalidTrigger(
+            path or None,
+            f"a cron trigger needs an 'expression' or at least one of {', '.join(CRON_FIELD_NAMES)}",
+        )
+    normalised: Spec = {"type": "cron"}
+    for name in given:
+        normalised[name] = _cron_field(name, spec[name], join_path(path, name))
+    return normalised
+
+
+def _crontab(expression: object, field: str) -> str:
+    if not isinstance(expression, str):
+        raise InvalidTrigger(
+            field, f"must be a crontab string such as '*/5 * * * *', not {_json_type(expression)}"
+        )
+    crontab_to_fields(expression, field)
+    return " ".join(expression.split())
+
+
+def _cron_field(name: str, value: object, field: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidTrigger(field, f"must be a string or an integer, not {_json_type(value)}")
+    text = str(value).strip()
+    if not text:
+        raise InvalidTrigger(field, "must not be empty (leave the field out for its default)")
+    check_cron_field(name, text, field)
+    return text
+
+
+def _validate_calendar_interval(spec: Mapping[str, Any], path: str, depth: int) -> Spec:
+    _reject_unknown_fields(spec, (*CALENDAR_STEPS, *TIME_OF_DAY_LIMITS), path)
+    normalised: Spec = {"type": "calendarinterval"}
+    for name in CALENDAR_STEPS:
+        field = join_path(path, name)
+        value = int(_number(spec.get(name, 0), field, whole=True))
+        if value > CALENDAR_STEP_LIMITS[name]:
+            raise InvalidTrigger(field, f"must be at most {CALENDAR_STEP_LIMITS[name]} (got {value})")
+        normalised[name] = value
+    if not any(normalised[name] for name in CALENDAR_STEPS):
+        raise InvalidTrigger(
+            path or None, f"a calendar interval needs at least one of {', '.join(CALENDAR_STEPS)} above zero"
+        )
+    for name, highest in TIME_OF_DAY_LIMITS.items():
+        field = join_path(path, name)
+        value = int(_number(spec.get(name, 0), field, whole=True))
+        if value > highest:
+            raise InvalidTrigger(field, f"must be between 0 and {highest} (got {value})")
+        normalised[name] = value
+    return normalised
+
+
+def _validate_combination(spec: Mapping[str, Any], path: str, depth: int) -> Spec:
+    _reject_unknown_fields(spec, ("triggers",), path)
+    if depth >= MAX_NESTING:
+        raise InvalidTrigger(path or None, f"combinations ('or', 'and') nest at most {MAX_NESTING} deep")
+    field = join_path(path, "triggers")
+    members = spec.get("triggers")
+    if members is None:
+        raise InvalidTrigger(field, "required: a list of trigger specs")
+    if not isinstance(members, list | tuple):
+        raise InvalidTrigger(field, f"must be a list of trigger specs, not {_json_type(members)}")
+    if not members:
+        raise InvalidTrigger(field, f"an '{spec['type']}' combination needs at least one trigger")
+    return {
+        "type": spec["type"],
+        "triggers": [
+            _validate(member, f"{field}.{index}", depth + 1) for index, member in enumerate(members)
+        ],
+    }
+
+
+_VALIDATORS: dict[str, Callable[[Mapping[str, Any], str, int], Spec]] = {
+    "date": _validate_date,
+    "interval": _validate_interval,
+    "cron": _validate_cron,
+    "calendarinterval": _validate_calendar_interval,
+    "or": _validate_combination,
+    "and": _validate_combination,
+}

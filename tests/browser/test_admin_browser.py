@@ -1,0 +1,202 @@
+"""The admin in a real headless Chromium (Debian's package, driven by Playwright) against the live server.
+
+Locally the tests skip when Chromium or Playwright is missing; under CI=true they fail instead
+(scripts/install-browser.sh installs Chromium). Screenshots land in docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from beat_store.enums import ExecutionStatus, ScheduleSource
+from beat_store.models import Execution, Schedule
+from tests.celery_app import app as tests_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "correct horse battery staple"
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls of the test itself are still
+# synchronous, so Django's async-safety guard must be told so.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the browser tests must run; see scripts/install-browser.sh)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install playwright)")
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing: run scripts/install-browser.sh")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any) -> Iterator[Any]:
+    """A logged-in admin page; the live server's thread sends with the tests' memory:// Celery app."""
+    tests_app.set_default()
+    tests_app.set_current()
+    User.objects.create_superuser("operator", "operator@example.com", PASSWORD)
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto("/admin/login/?next=/admin/")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    yield page
+    context.close()
+
+
+def screenshot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+def seed_history() -> None:
+    """A few schedules with runs, so the list and the chart show every colour."""
+    now = timezone.now().replace(microsecond=0)
+    report = Schedule.objects.create(
+        name="hourly export",
+        task="tests.add",
+        trigger={"type": "cron", "expression": "0 * * * *"},
+        timezone="America/New_York",
+        description="Exports orders",
+    )
+    Schedule.objects.create(
+        name="cleanup",
+        task="tests.fail",
+        trigger={"type": "interval", "minutes": 15},
+        paused=True,
+    )
+    Schedule.objects.create(
+        name="month end",
+        task="tests.add",
+        source=ScheduleSource.SETTINGS,
+        trigger={"type": "calendarinterval", "months": 1, "hour": 6},
+        timezone="Asia/Tokyo",
+    )
+    statuses = [ExecutionStatus.SUCCEEDED] * 5 + [ExecutionStatus.FAILED, ExecutionStatus.MISSED]
+    for hour in range(24):
+        fire_time = now - timedelta(hours=24 - hour)
+        status = statuses[hour % len(statuses)]
+        finished = status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED)
+        Execution.objects.create(
+            schedule=report,
+            schedule_name=report.name,
+            task=report.task,
+            fire_time=fire_time,
+            send_at=fire_time,
+            task_id=f"export-{hour}",
+            status=status,
+            sent_at=fire_time if finished else None,
+            started_at=fire_time + timedelta(seconds=1) if finished else None,
+            finished_at=fire_time + timedelta(seconds=2 + (hour * 7) % 30) if finished else None,
+            worker="celery@worker-1" if finished else "",
+            result="42" if status == ExecutionStatus.SUCCEEDED else "",
+            exception="ValueError('boom')" if status == ExecutionStatus.FAILED else "",
+        )
+
+
+def test_create_preview_save_and_run_a_cron_schedule(page: Any) -> None:
+    seed_history()
+
+    page.goto("/admin/beat_store/schedule/add/")
+    page.fill("#id_name", "weekday report")
+    page.fill("#id_task", "tests.add")
+    page.select_option("#id_trigger-kind", "cron")
+    page.fill("#id_trigger-cron_expression", "0 9 * * mon-fri")
+    page.fill("#id_timezone", "Europe/Paris")
+    page.fill("#id_args", "[2, 3]")
+    page.click("input[name=_preview]")
+    page.wait_for_selector(".beat-store-fire-times li")
+
+    fire_times = page.locator(".beat-store-fire-times li")
+    assert fire_times.count() == 10
+    assert "09:00:00 CE" in fire_times.first.inner_text()
+    assert page.locator(".beat-store-notice", has_text="Preview only").is_visible()
+    assert not Schedule.objects.filter(name="weekday report").exists()
+    assert page.locator("#id_trigger-interval_hours").is_hidden()  # only the chosen kind's fields show
+    screenshot(page, "schedule-form-preview.png")
+
+    page.click("input[name=_continue]")
+    page.wait_for_selector(".messagelist .success")
+    assert Schedule.objects.get(name="weekday report").trigger == {
+        "type": "cron",
+        "expression": "0 9 * * mon-fri",
+    }
+
+    page.click("button[name=run_now]")
+    page.wait_for_selector(".beat-store-executions")
+    message = page.locator(".messagelist li").first.inner_text()
+    assert message.startswith("Sent a run of 'weekday report' to Celery (task id ")
+    assert page.locator(".beat-store-executions tbody tr").count() == 1
+    assert page.locator(".beat-store-executions .beat-store-status").inner_text() == "sent"
+
+    page.goto("/admin/beat_store/execution/")
+    assert page.locator("#result_list tbody tr", has_text="weekday report").count() == 1
+    screenshot(page, "execution-list.png")
+
+    page.goto("/admin/beat_store/schedule/")
+    assert page.locator("#result_list tbody tr").count() == 4
+    screenshot(page, "schedule-list.png")
+
+
+def test_saving_an_invalid_cron_shows_the_error_next_to_the_field(page: Any) -> None:
+    schedule = Schedule.objects.create(
+        name="every five minutes", task="tests.add", trigger={"type": "cron", "expression": "*/5 * * * *"}
+    )
+
+    page.goto(f"/admin/beat_store/schedule/{schedule.pk}/change/")
+    page.fill("#id_trigger-cron_expression", "61 * * * *")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".errornote")
+
+    field = page.locator(".beat-store-trigger-field.errors", has=page.locator("#id_trigger-cron_expression"))
+    assert "higher than the maximum value (59)" in field.locator(".errorlist").inner_text()
+    assert page.locator(".errornote").is_visible()
+    schedule.refresh_from_db()
+    assert schedule.trigger == {"type": "cron", "expression": "*/5 * * * *"}
+    screenshot(page, "schedule-form-error.png")
+
+
+def test_schedule_page_shows_the_run_chart(page: Any) -> None:
+    seed_history()
+    schedule = Schedule.objects.get(name="hourly export")
+
+    page.goto(f"/admin/beat_store/schedule/{schedule.pk}/change/")
+
+    assert page.locator("svg.beat-store-chart rect.beat-store-bar").count() == 24
+    assert page.locator("svg.beat-store-chart rect[data-status=failed]").count() >= 3
+    screenshot(page, "schedule-change-chart.png")

@@ -1,0 +1,176 @@
+"""End to end: a real `celery beat -S beat_store.Scheduler` and a real `celery worker` over Redis."""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from beat_store import add_schedule, pause_schedule
+from beat_store.enums import ExecutionStatus
+from beat_store.models import Execution, Schedule
+from tests.integration.processes import CeleryProcesses, wait_until
+
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(180)]
+
+EVERY_SECOND = {"type": "interval", "seconds": 1}
+
+
+def statuses(name: str) -> list[str]:
+    return list(Execution.objects.filter(schedule_name=name).order_by("fire_time").values_list("status", flat=True))
+
+
+def test_every_second_schedule_runs_through_sent_started_succeeded(celery_processes: CeleryProcesses) -> None:
+    add_schedule("add-every-second", "tests.add", EVERY_SECOND, args=[2, 3])
+    celery_processes.start_worker()
+    celery_processes.start_beat()
+
+    wait_until(
+        lambda: Execution.objects.filter(schedule_name="add-every-second", status=ExecutionStatus.SUCCEEDED).count() >= 3,
+        timeout=60,
+        message="three succeeded executions",
+    )
+
+    done = Execution.objects.filter(schedule_name="add-every-second", status=ExecutionStatus.SUCCEEDED)
+    for execution in done:
+        assert execution.sent_at is not None
+        assert execution.started_at is not None
+        assert execution.finished_at is not None
+        assert execution.sent_at <= execution.started_at <= execution.finished_at
+        assert execution.result == "5"
+        assert execution.worker.startswith("worker@")
+        assert execution.fire_time <= execution.sent_at
+    fire_times = list(done.order_by("fire_time").values_list("fire_time", flat=True))
+    assert all((later - earlier) % timedelta(seconds=1) == timedelta(0) for earlier, later in zip(fire_times, fire_times[1:]))
+
+
+def test_failing_task_records_exception_and_traceback(celery_processes: CeleryProcesses) -> None:
+    add_schedule("always-fails", "tests.fail", EVERY_SECOND, kwargs={"message": "disk on fire"})
+    celery_processes.start_worker()
+    celery_processes.start_beat()
+
+    failed = wait_until(
+        lambda: Execution.objects.filter(schedule_name="always-fails", status=ExecutionStatus.FAILED).first(),
+        timeout=60,
+        message="a failed execution",
+    )
+
+    assert failed.exception == "ValueError: disk on fire"
+    assert "Traceback" in failed.traceback
+    assert "disk on fire" in failed.traceback
+
+
+def test_retrying_task_ends_succeeded_after_a_retry(celery_processes: CeleryProcesses) -> None:
+    soon = timezone.now() + timedelta(seconds=2)
+    add_schedule("retries", "tests.retry_once", {"type": "date", "run_at": soon.isoformat()})
+    celery_processes.start_worker()
+    celery_processes.start_beat()
+
+    done = wait_until(
+        lambda: Execution.objects.filter(schedule_name="retries", status=ExecutionStatus.SUCCEEDED).first(),
+        timeout=60,
+        message="the retried run to succeed",
+    )
+
+    assert done.result == "second attempt succeeded"
+    assert Schedule.objects.get(name="retries").is_finished
+
+
+def test_restarted_beat_follows_each_coalesce_policy(celery_processes: CeleryProcesses) -> None:
+    for policy in ("latest", "earliest", "all"):
+        add_schedule(f"coalesce-{policy}", "tests.add", {"type": "interval", "seconds": 2}, args=[1, 1], coalesce=policy)
+    celery_processes.start_worker()
+    beat = celery_processes.start_beat()
+    wait_until(
+        lambda: all(Execution.objects.filter(schedule_name=f"coalesce-{p}").exists() for p in ("latest", "earliest", "all")),
+        timeout=60,
+        message="one run of each schedule before the downtime",
+    )
+    celery_processes.stop(beat)
+    stopped_at = timezone.now()
+    before = {p: set(Execution.objects.filter(schedule_name=f"coalesce-{p}").values_list("fire_time", flat=True)) for p in ("latest", "earliest", "all")}
+
+    time.sleep(7)  # downtime spanning three or four fire times of each schedule
+    restarted_at = timezone.now()
+    celery_processes.start_beat("beat-again")
+    wait_until(
+        lambda: all(
+            Execution.objects.filter(schedule_name=f"coalesce-{p}", fire_time__gt=restarted_at).exists()
+            for p in ("latest", "earliest", "all")
+        ),
+        timeout=60,
+        message="a run after the restart for each schedule",
+    )
+
+    def missed_window_runs(policy: str) -> list:
+        return sorted(
+            Execution.objects.filter(
+                schedule_name=f"coalesce-{policy}", fire_time__gt=max(before[policy]), fire_time__lte=restarted_at
+            ).values_list("fire_time", flat=True)
+        )
+
+    all_runs = missed_window_runs("all")
+    assert len(all_runs) >= 3, all_runs
+    assert all(later - earlier == timedelta(seconds=2) for earlier, later in zip(all_runs, all_runs[1:]))
+    latest_runs = missed_window_runs("latest")
+    earliest_runs = missed_window_runs("earliest")
+    assert len(latest_runs) == 1
+    assert len(earliest_runs) == 1
+    assert restarted_at - latest_runs[0] <= timedelta(seconds=2)
+    assert earliest_runs[0] - max(before["earliest"]) == timedelta(seconds=2)
+    assert earliest_runs[0] <= stopped_at + timedelta(seconds=2)
+
+
+def test_edit_while_beat_runs_takes_effect_without_restart(celery_processes: CeleryProcesses) -> None:
+    add_schedule("edited", "tests.add", {"type": "date", "run_at": "2099-01-01T00:00:00"}, args=[1, 2])
+    celery_processes.start_worker()
+    celery_processes.start_beat()
+    time.sleep(2)
+    assert not Execution.objects.filter(schedule_name="edited").exists()
+
+    schedule = Schedule.objects.get(name="edited")
+    schedule.trigger = EVERY_SECOND
+    schedule.save()
+    edited_at = timezone.now()
+
+    first = wait_until(
+        lambda: Execution.objects.filter(schedule_name="edited").order_by("sent_at").first(),
+        timeout=30,
+        message="a run after the edit",
+    )
+    wait_until(lambda: Execution.objects.get(pk=first.pk).sent_at, timeout=10, message="the run to be sent")
+    assert Execution.objects.get(pk=first.pk).sent_at - edited_at < timedelta(seconds=3)
+
+
+def test_paused_schedule_stops_firing(celery_processes: CeleryProcesses) -> None:
+    add_schedule("paused-later", "tests.add", EVERY_SECOND, args=[0, 0])
+    celery_processes.start_worker()
+    celery_processes.start_beat()
+    wait_until(lambda: Execution.objects.filter(schedule_name="paused-later").count() >= 2, timeout=60)
+
+    pause_schedule("paused-later")
+    time.sleep(1.5)  # let a run decided just before the pause go out
+    count_after_pause = Execution.objects.filter(schedule_name="paused-later").count()
+    time.sleep(4)
+
+    assert Execution.objects.filter(schedule_name="paused-later").count() == count_after_pause
+
+
+def test_beat_survives_sigterm_and_a_second_beat_sends_each_run_once(celery_processes: CeleryProcesses) -> None:
+    add_schedule("two-beats", "tests.add", EVERY_SECOND, args=[1, 1])
+    celery_processes.start_worker()
+    first = celery_processes.start_beat("beat-1")
+    celery_processes.start_beat("beat-2")
+    wait_until(lambda: Execution.objects.filter(schedule_name="two-beats").count() >= 4, timeout=60)
+    celery_processes.stop(first, signal.SIGKILL)
+    count = Execution.objects.filter(schedule_name="two-beats").count()
+
+    wait_until(lambda: Execution.objects.filter(schedule_name="two-beats").count() >= count + 3, timeout=30)
+
+    fire_times = list(Execution.objects.filter(schedule_name="two-beats").values_list("fire_time", flat=True))
+    assert len(fire_times) == len(set(fire_times))
+    task_ids = list(Execution.objects.filter(schedule_name="two-beats").values_list("task_id", flat=True))
+    assert len(task_ids) == len(set(task_ids))

@@ -1,0 +1,347 @@
+"""The operator commands and file import/export, against the test database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from beat_store.api import add_schedule
+from beat_store.enums import ExecutionStatus, ScheduleSource
+from beat_store.health import record_beat_heartbeat
+from beat_store.models import BeatHeartbeat, Execution, Schedule
+from beat_store.transfer.exporting import RECORD_FIELDS
+from tests import celery_app  # noqa: F401  (makes the memory-broker test app current)
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def schedules() -> list[Schedule]:
+    return [
+        add_schedule(
+            "every-five",
+            "tests.add",
+            {"type": "interval", "minutes": 5},
+            args=[1, 2],
+            kwargs={"flag": True},
+            description="Adds",
+            start_at=datetime(2026, 1, 1, 0, 0, 30, tzinfo=timezone.utc),
+            end_at=datetime(2027, 1, 1, tzinfo=timezone.utc),
+            coalesce="all",
+            misfire_grace_time=12.5,
+            max_instances=3,
+            jitter=2.0,
+            queue="fast",
+            exchange="ex",
+            routing_key="rk",
+            priority=7,
+            expires=60.0,
+            headers={"team": "ops"},
+        ),
+        add_schedule(
+            "weekday-morning",
+            "tests.fail",
+            {"type": "cron", "expression": "0 9 * * mon-fri"},
+            timezone="Europe/Paris",
+            paused=True,
+        ),
+    ]
+
+
+def test_list_shows_trigger_next_fire_time_and_last_status(
+    schedules: list[Schedule],
+) -> None:
+    Execution.objects.create(
+        schedule=schedules[0],
+        schedule_name="every-five",
+        task="tests.add",
+        fire_time=NOW,
+        task_id="t-1",
+        status=ExecutionStatus.FAILED,
+        send_at=NOW,
+    )
+
+    lines = run("beat_store_list").splitlines()
+
+    assert lines[0].split() == ["NAME", "TRIGGER", "NEXT", "FIRE", "TIME", "LAST", "STATUS"]
+    assert lines[1].split()[:4] == ["every-five", "Every", "5", "minutes"]
+    assert lines[1].endswith("failed")
+    assert lines[2].split()[-3:] == ["paused", "never", "run"]
+
+
+def test_list_json_is_machine_readable(schedules: list[Schedule]) -> None:
+    rows = json.loads(run("beat_store_list", "--json"))
+
+    assert [row["name"] for row in rows] == ["every-five", "weekday-morning"]
+    assert rows[0]["next_fire_at"] == schedules[0].next_fire_at.isoformat()  # type: ignore[union-attr]
+    assert rows[1]["paused"] is True
+
+
+def test_list_says_when_there_is_nothing() -> None:
+    assert run("beat_store_list").strip() == "No schedules."
+
+
+def test_run_sends_a_manual_run_and_prints_its_status(schedules: list[Schedule]) -> None:
+    output = run("beat_store_run", "every-five", "--kwargs", '{"flag": false}')
+
+    execution = Execution.objects.get(schedule_name="every-five", manual=True)
+    assert output.strip() == f"every-five: {execution.status} (task id {execution.task_id})"
+    assert execution.kwargs_override == {"flag": False}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("beat_store_run", "nope"), "No schedule named 'nope'"),
+        (("beat_store_run", "every-five", "--kwargs", "{bad"), "--kwargs is not valid JSON"),
+        (("beat_store_run", "every-five", "--kwargs", "[1]"), "--kwargs must be a JSON object"),
+        (("beat_store_pause", "nope"), "No schedule named 'nope'"),
+        (("beat_store_resume", "nope"), "No schedule named 'nope'"),
+        (("beat_store_export", "every-five", "nope"), "No schedule named 'nope'"),
+        (("beat_store_check", "--max-beat-silence", "0"), "positive number of seconds"),
+        (("beat_store_check", "--max-failed", "-1"), "must not be negative"),
+        (("beat_store_import",), "name a FILE to import"),
+        (("beat_store_import", "x.json", "--from", "redbeat"), "either FILE or --from"),
+        (("beat_store_import", "/nonexistent/x.json"), "cannot read /nonexistent/x.json"),
+        (("beat_store_import", "schedules.txt"), "cannot tell the format"),
+    ],
+    ids=[
+        "run names the unknown schedule",
+        "run refuses kwargs that are not JSON",
+        "run refuses kwargs that are not an object",
+        "pause names the unknown schedule",
+        "resume names the unknown schedule",
+        "export names the unknown schedule",
+        "check refuses a zero silence",
+        "check refuses a negative failure count",
+        "import needs a file or a source",
+        "import refuses a file and a source together",
+        "import names a file it cannot read",
+        "import refuses a file of unknown format",
+    ],
+)
+def test_bad_names_and_arguments_are_command_errors(
+    schedules: list[Schedule], args: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(CommandError, match=message):
+        run(*args)
+
+
+def test_pause_then_resume_from_now_skips_the_missed_fire_times(schedules: list[Schedule]) -> None:
+    assert run("beat_store_pause", "every-five").strip() == "Paused every-five."
+    assert Schedule.objects.get(name="every-five").paused is True
+
+    output = run("beat_store_resume", "every-five", "--from-now")
+
+    schedule = Schedule.objects.get(name="every-five")
+    assert schedule.paused is False
+    assert schedule.next_fire_at is not None
+    assert schedule.next_fire_at >= datetime.now(timezone.utc)
+    assert output.startswith("Resumed every-five; next fire time: ")
+
+
+def test_check_passes_with_a_recent_beat_and_no_failures(schedules: list[Schedule]) -> None:
+    now = datetime.now(timezone.utc)
+    record_beat_heartbeat("host:1:abc", now)
+    Schedule.objects.filter(name="every-five").update(next_fire_at=now + timedelta(minutes=5))
+
+    output = run("beat_store_check", "--max-beat-silence", "30")
+
+    assert "ok: beat host:1:abc seen" in output
+
+
+def test_heartbeat_is_one_row_per_beat_updated_in_place() -> None:
+    record_beat_heartbeat("host:1:abc", NOW)
+    record_beat_heartbeat("host:1:abc", NOW + timedelta(seconds=1))
+
+    assert list(BeatHeartbeat.objects.values_list("owner", "seen_at")) == [
+        ("host:1:abc", NOW + timedelta(seconds=1))
+    ]
+
+
+def test_check_fails_when_no_beat_was_ever_seen() -> None:
+    with pytest.raises(CommandError, match="no beat has ever been seen"):
+        run("beat_store_check")
+
+
+def test_check_fails_on_a_silent_beat_failed_runs_and_overdue_schedules(schedules: list[Schedule]) -> None:
+    long_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    record_beat_heartbeat("host:1:abc", long_ago)
+    Schedule.objects.filter(name="every-five").update(next_fire_at=long_ago)
+    Execution.objects.create(
+        schedule=schedules[0],
+        schedule_name="every-five",
+        task="tests.add",
+        fire_time=long_ago + timedelta(minutes=30),
+        task_id="t-2",
+        status=ExecutionStatus.MISSED,
+        send_at=long_ago,
+    )
+
+    with pytest.raises(CommandError) as caught:
+        run("beat_store_check", "--max-beat-silence", "60")
+
+    problems = str(caught.value).splitlines()
+    assert problems[0].startswith("problem: no beat seen for 3600 s")
+    assert problems[1] == "problem: 1 run(s) failed, missed or lost in the last 3600 s (limit 0)"
+    assert problems[2] == "problem: schedule(s) overdue by over 60 s, not advanced by beat: every-five"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unknown_schedule_name_exits_with_status_one_from_the_shell() -> None:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "BEAT_STORE_SQLITE_PATH": os.environ.get("BEAT_STORE_SQLITE_TEST_PATH", "/tmp/ops-test.sqlite3"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "beat_store_pause", "no-such-schedule"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "No schedule named 'no-such-schedule'" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"], ids=["through json", "through yaml"])
+def test_export_then_import_into_an_empty_table_round_trips_every_field(
+    schedules: list[Schedule], tmp_path: Path, fmt: str
+) -> None:
+    path = tmp_path / f"schedules.{fmt}"
+    run("beat_store_export", "--output", str(path))
+    before = {s.name: {f: getattr(s, f) for f in RECORD_FIELDS} for s in Schedule.objects.all()}
+    Schedule.objects.all().delete()
+
+    output = run("beat_store_import", str(path))
+
+    after = {s.name: {f: getattr(s, f) for f in RECORD_FIELDS} for s in Schedule.objects.all()}
+    assert after == before
+    assert set(Schedule.objects.values_list("source", flat=True)) == {ScheduleSource.IMPORT}
+    assert output.splitlines()[:2] == ["created: every-five", "created: weekday-morning"]
+
+
+def test_export_selected_names_to_stdout(schedules: list[Schedule]) -> None:
+    document = json.loads(run("beat_store_export", "weekday-morning"))
+
+    assert [record["name"] for record in document["schedules"]] == ["weekday-morning"]
+    assert list(document["schedules"][0]) == list(RECORD_FIELDS)
+
+
+def test_second_import_changes_nothing(schedules: list[Schedule], tmp_path: Path) -> None:
+    path = tmp_path / "schedules.json"
+    run("beat_store_export", "--output", str(path))
+    run("beat_store_import", str(path))
+    updated_at = dict(Schedule.objects.values_list("name", "updated_at"))
+
+    output = run("beat_store_import", str(path))
+
+    assert output.splitlines()[:2] == ["unchanged: every-five", "unchanged: weekday-morning"]
+    assert output.strip().endswith("0 created, 0 updated, 2 unchanged.")
+    assert dict(Schedule.objects.values_list("name", "updated_at")) == updated_at
+
+
+def _write_records(path: Path, *records: dict[str, object]) -> str:
+    path.write_text(json.dumps({"version": 1, "schedules": list(records)}))
+    return str(path)
+
+
+def test_one_invalid_schedule_writes_nothing_and_names_each_error(tmp_path: Path) -> None:
+    path = _write_records(
+        tmp_path / "s.json",
+        {"name": "good", "task": "tests.add", "trigger": {"type": "interval", "seconds": 10}},
+        {"name": "zero", "task": "tests.add", "trigger": {"type": "interval", "seconds": 0}},
+        {
+            "name": "zone",
+            "task": "tests.add",
+            "trigger": {"type": "interval", "seconds": 5},
+            "timezone": "Mars/Base",
+        },
+    )
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="2 schedule"):
+        call_command("beat_store_import", path, stdout=out)
+
+    assert not Schedule.objects.exists()
+    lines = out.getvalue().splitlines()
+    assert "would be created: good" in lines
+    assert any(line.startswith("error: zero:") for line in lines)
+    assert any(line.startswith("error: zone: timezone:") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"task": "t", "trigger": {}}, "a schedule has no 'name'"),
+        ({"name": "a", "task": "t", "trigger": {}, "colour": "red"}, "a: unknown field"),
+        ({"name": "a", "trigger": {}}, "a: the field 'task' is required"),
+        ({"name": "a", "task": "t", "trigger": {}, "start_at": "tomorrow"}, "is not an ISO 8601"),
+        ({"name": "a", "task": "t", "trigger": {}, "start_at": "2026-01-01T09:00:00"}, "needs a UTC offset"),
+    ],
+    ids=[
+        "a record without name is refused",
+        "an unknown field is refused by name",
+        "a missing task is refused",
+        "a start that is no date is refused",
+        "a naive start is refused",
+    ],
+)
+def test_malformed_records_are_refused_before_anything_is_written(
+    tmp_path: Path, record: dict[str, object], message: str
+) -> None:
+    path = _write_records(tmp_path / "s.json", record)
+
+    with pytest.raises(CommandError, match=message):
+        run("beat_store_import", path)
+
+    assert not Schedule.objects.exists()
+
+
+def test_dry_run_reports_and_writes_nothing(tmp_path: Path) -> None:
+    path = _write_records(
+        tmp_path / "s.json", {"name": "a", "task": "tests.add", "trigger": {"type": "interval", "hours": 1}}
+    )
+
+    output = run("beat_store_import", path, "--dry-run")
+
+    assert output.splitlines() == ["would be created: a", "Dry run: nothing was written."]
+    assert not Schedule.objects.exists()
+
+
+def test_ini_file_imports_with_kwargs(tmp_path: Path) -> None:
+    path = tmp_path / "beat.ini"
+    path.write_text("[nightly]\ncall = tests.add\nat = 02:30\ntimezone = Europe/Paris\nx = 1\ny = 2\n")
+
+    run("beat_store_import", str(path))
+
+    schedule = Schedule.objects.get(name="nightly")
+    assert (schedule.task, schedule.kwargs, schedule.timezone) == (
+        "tests.add",
+        {"x": 1, "y": 2},
+        "Europe/Paris",
+    )
+    assert schedule.next_fire_at is not None
+    local = schedule.next_fire_at.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Paris"))
+    assert (local.hour, local.minute) == (
+        2,
+        30,
+    ) or local.hour == 3  # a spring-forward night runs after the gap

@@ -1,0 +1,92 @@
+"""System checks, with settings overridden and the database replaced by fakes."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+from django.test import override_settings
+
+from beat_store import checks
+
+
+@pytest.mark.parametrize(
+    ("use_tz", "ids"),
+    [(True, []), (False, ["beat_store.E001"])],
+    ids=["USE_TZ on passes", "USE_TZ off is an error"],
+)
+def test_use_tz_check(use_tz: bool, ids: list[str]) -> None:
+    with override_settings(USE_TZ=use_tz):
+        assert [message.id for message in checks.check_use_tz(None)] == ids
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "installed", "ids"),
+    [
+        ("beat_store.Scheduler", False, ["beat_store.E002"]),
+        ("beat_store.Scheduler", True, []),
+        ("celery.beat:PersistentScheduler", False, []),
+    ],
+    ids=[
+        "beat_store as scheduler without the app is an error",
+        "beat_store as scheduler with the app passes",
+        "another scheduler without the app passes",
+    ],
+)
+def test_installed_when_used_check(scheduler: str, installed: bool, ids: list[str]) -> None:
+    with (
+        override_settings(CELERY_BEAT_SCHEDULER=scheduler),
+        mock.patch("django.apps.apps.is_installed", return_value=installed),
+    ):
+        assert [message.id for message in checks.check_installed_when_used(None)] == ids
+
+
+@pytest.mark.parametrize(
+    ("celery_zone", "django_zone", "ids"),
+    [("Europe/Paris", "Europe/Paris", []), ("UTC", "Europe/Paris", ["beat_store.W001"])],
+    ids=["agreeing zones pass", "disagreeing zones warn"],
+)
+def test_time_zones_agree_check(celery_zone: str, django_zone: str, ids: list[str]) -> None:
+    with override_settings(CELERY_TIMEZONE=celery_zone, TIME_ZONE=django_zone):
+        assert [message.id for message in checks.check_time_zones_agree(None)] == ids
+
+
+def test_unknown_tasks_warn_naming_them() -> None:
+    with (
+        mock.patch.object(
+            checks, "scheduled_task_names", return_value={"tests.add", "proj.gone", "proj.typo"}
+        ),
+        mock.patch.object(checks, "known_task_names", return_value={"t.add"}),
+    ):
+        (message,) = checks.check_tasks_known(None)
+
+    assert message.id == "beat_store.W002"
+    assert "proj.gone, proj.typo" in message.msg
+
+
+def test_unknown_tasks_are_allowed_when_the_setting_says_so() -> None:
+    with (
+        override_settings(BEAT_STORE_ALLOW_UNREGISTERED_TASKS=True),
+        mock.patch.object(checks, "scheduled_task_names", return_value={"proj.gone"}),
+        mock.patch.object(checks, "known_task_names", return_value=set()),
+    ):
+        assert checks.check_tasks_known(None) == []
+
+
+def test_task_check_skips_when_the_schedule_table_is_unreadable() -> None:
+    from django.db import OperationalError
+
+    with mock.patch("beat_store.models.Schedule.objects") as manager:
+        manager.values_list.side_effect = OperationalError("no such table: beat_store_schedule")
+
+        assert checks.scheduled_task_names() == set()
+
+
+@pytest.mark.parametrize(
+    ("connected", "ids"),
+    [(True, []), (False, ["beat_store.W003"])],
+    ids=["connected receivers pass", "unconnected receivers warn"],
+)
+def test_receivers_connected_check(connected: bool, ids: list[str]) -> None:
+    with mock.patch("beat_store.receivers.is_connected", return_value=connected):
+        assert [message.id for message in checks.check_receivers_connected(None)] == ids

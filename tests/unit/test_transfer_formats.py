@@ -1,0 +1,314 @@
+"""Files of schedules and redbeat's JSON, read and written without a database."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from beat_store.transfer.formats import (
+    TransferFormatError,
+    detect_format,
+    dump_document,
+    load_records,
+    parse_ini,
+)
+from beat_store.transfer.redbeat import Unmappable, decode_datetime, draft_from_entry
+from beat_store.triggers import validate_trigger_spec
+
+RECORD = {
+    "name": "report",
+    "task": "proj.tasks.report",
+    "args": [1, "two"],
+    "kwargs": {"to": "ops"},
+    "trigger": {"type": "cron", "expression": "0 9 * * mon-fri"},
+    "timezone": "Europe/Paris",
+    "start_at": "2026-01-01T09:00:00+00:00",
+    "misfire_grace_time": 30.5,
+    "paused": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "explicit", "expected"),
+    [
+        ("schedules.json", None, "json"),
+        ("schedules.YAML", None, "yaml"),
+        ("schedules.yml", None, "yaml"),
+        ("beat.ini", None, "ini"),
+        ("schedules.txt", "yaml", "yaml"),
+    ],
+    ids=[
+        "a .json file is json",
+        "an upper-case .YAML file is yaml",
+        "a .yml file is yaml",
+        "an .ini file is ini",
+        "an explicit format wins over the extension",
+    ],
+)
+def test_detect_format_reads_the_extension_unless_told(
+    path: str, explicit: str | None, expected: str
+) -> None:
+    assert detect_format(path, explicit) == expected
+
+
+def test_detect_format_refuses_an_unknown_extension_naming_the_option() -> None:
+    with pytest.raises(TransferFormatError, match="--format"):
+        detect_format("schedules.txt")
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"], ids=["json keeps every value", "yaml keeps every value"])
+def test_dumped_document_loads_back_to_the_same_records(fmt: str) -> None:
+    text = dump_document([RECORD], fmt)
+
+    assert load_records(text, fmt) == [RECORD]
+
+
+def test_yaml_unquoted_timestamps_become_iso_text() -> None:
+    text = "schedules:\n- name: a\n  task: t\n  trigger: {type: date, run_at: 2026-12-01 09:00:00}\n"
+
+    records = load_records(text, "yaml")
+
+    assert records[0]["trigger"]["run_at"] == "2026-12-01T09:00:00"
+
+
+def test_a_bare_list_of_records_is_accepted() -> None:
+    assert load_records(json.dumps([RECORD]), "json") == [RECORD]
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt", "message"),
+    [
+        ("{not json", "json", "not valid JSON"),
+        ("a: [b", "yaml", "not valid YAML"),
+        ('{"version": 2, "schedules": []}', "json", "unsupported document version 2"),
+        ('{"schedule": []}', "json", "unknown top-level key"),
+        ('{"schedules": [1]}', "json", "schedule #1 is not an object"),
+        ('"text"', "json", "expected a list of schedules"),
+    ],
+    ids=[
+        "broken json is named as json",
+        "broken yaml is named as yaml",
+        "a future document version is refused",
+        "a misspelt top-level key is refused",
+        "a record that is no object is refused by position",
+        "a document that is neither list nor object is refused",
+    ],
+)
+def test_bad_documents_are_refused_with_a_clear_reason(text: str, fmt: str, message: str) -> None:
+    with pytest.raises(TransferFormatError, match=message):
+        load_records(text, fmt)
+
+
+@pytest.mark.parametrize(
+    ("options", "trigger"),
+    [
+        ("every = 10 minutes", {"type": "interval", "minutes": 10}),
+        ("every = 1 hour 30 minutes", {"type": "interval", "hours": 1, "minutes": 30}),
+        ("every = 1.5 seconds", {"type": "interval", "seconds": 1.5}),
+        ("at = 09:30", {"type": "cron", "hour": "9", "minute": "30", "second": "0"}),
+        (
+            "every = 2 days\nat = 07:05:09",
+            {"type": "calendarinterval", "days": 2, "hour": 7, "minute": 5, "second": 9},
+        ),
+        (
+            "every = 1 week\nat = 23:00",
+            {"type": "calendarinterval", "weeks": 1, "hour": 23, "minute": 0, "second": 0},
+        ),
+    ],
+    ids=[
+        "every ten minutes is an interval",
+        "several units add up in one interval",
+        "a fractional amount is kept",
+        "at alone runs every day at that time",
+        "every n days at a time is a calendar interval",
+        "every week at a time is a calendar interval",
+    ],
+)
+def test_ini_sections_become_triggers(options: str, trigger: dict[str, object]) -> None:
+    records = parse_ini(f"[job]\ncall = proj.tasks.job\n{options}\n")
+
+    assert records == [{"name": "job", "task": "proj.tasks.job", "trigger": trigger, "kwargs": {}}]
+
+
+def test_ini_extra_keys_become_kwargs_with_json_values_and_case_kept() -> None:
+    text = (
+        "[mail]\ncall = proj.mail\nevery = 1 hour\ntimezone = Europe/Paris\ndescription = Sends mail\n"
+        'Recipients = ["a@b.c"]\nretries = 3\nsubject = Hello there\n'
+    )
+
+    (record,) = parse_ini(text)
+
+    assert record["timezone"] == "Europe/Paris"
+    assert record["description"] == "Sends mail"
+    assert record["kwargs"] == {"Recipients": ["a@b.c"], "retries": 3, "subject": "Hello there"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("every = 10 minutes", r"\[job\]: 'call = dotted.task.name' is required"),
+        ("call = t", r"\[job\]: say when it runs"),
+        ("call = t\nevery = soon", r"\[job\]: every = 'soon' is not like"),
+        ("call = t\nevery = 3 fortnights", r"\[job\]: unknown unit 'fortnights'"),
+        ("call = t\nat = 9h30", r"\[job\]: at = '9h30' is not a time"),
+        ("call = t\nat = 25:00", r"\[job\]: at = '25:00' is not a time of day"),
+        (
+            "call = t\nevery = 5 minutes\nat = 09:00",
+            r"\[job\]: 'at' goes with an 'every' counted in days or weeks",
+        ),
+    ],
+    ids=[
+        "a section without call is refused",
+        "a section without every or at is refused",
+        "an every without amounts is refused",
+        "an unknown unit is refused by name",
+        "a malformed time is refused",
+        "an hour past 23 is refused",
+        "at with an every in minutes is refused as ambiguous",
+    ],
+)
+def test_ini_mistakes_name_the_section_and_the_problem(options: str, message: str) -> None:
+    with pytest.raises(TransferFormatError, match=message):
+        parse_ini(f"[job]\n{options}\n")
+
+
+def test_ini_syntax_errors_are_reported_as_such() -> None:
+    with pytest.raises(TransferFormatError, match="not a valid INI file"):
+        parse_ini("call = outside any section\n")
+
+
+def _definition(schedule: object, **extra: object) -> str:
+    return json.dumps(
+        {"name": "job", "task": "proj.job", "args": [1], "kwargs": {}, "schedule": schedule, **extra}
+    )
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        (
+            {"__type__": "interval", "every": 90.0, "relative": False},
+            {"trigger": {"type": "interval", "seconds": 90}},
+        ),
+        (
+            {
+                "__type__": "crontab",
+                "minute": "*/5",
+                "hour": "8-18",
+                "day_of_week": "mon-fri",
+                "day_of_month": "*",
+                "month_of_year": "*",
+            },
+            {"trigger": {"type": "cron", "expression": "*/5 8-18 * * mon-fri"}},
+        ),
+        (
+            {"__type__": "rrule", "freq": 3, "interval": 2, "dtstart": 1767258000, "dtstart_tz": 60},
+            {
+                "trigger": {"type": "interval", "days": 2},
+                "start_at": datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc),
+                "timezone": "UTC",
+            },
+        ),
+        (
+            {"__type__": "rrule", "freq": 1, "interval": 1, "dtstart": 1767258000, "until": 1798794000},
+            {
+                "trigger": {"type": "calendarinterval", "months": 1, "hour": 9, "minute": 0, "second": 0},
+                "start_at": datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc),
+                "end_at": datetime(2027, 1, 1, 9, 0, tzinfo=timezone.utc),
+                "timezone": "UTC",
+            },
+        ),
+    ],
+    ids=[
+        "an interval entry becomes an interval trigger",
+        "a crontab entry becomes a five-field cron expression",
+        "a daily rrule becomes an interval starting at dtstart",
+        "a monthly rrule becomes a calendar interval ending at until",
+    ],
+)
+def test_redbeat_schedules_become_triggers(schedule: dict[str, object], expected: dict[str, object]) -> None:
+    draft = draft_from_entry("redbeat:job", _definition(schedule), None)
+
+    if "trigger" in expected:
+        expected = {**expected, "trigger": validate_trigger_spec(expected["trigger"])}  # type: ignore[arg-type]
+
+    assert {field: draft.fields[field] for field in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("definition", "message"),
+    [
+        (_definition({"__type__": "rrule", "freq": 3, "dtstart": 0, "byhour": [9]}), "BYHOUR"),
+        (_definition({"__type__": "rrule", "freq": 3, "dtstart": 0, "count": 3}), "COUNT"),
+        (_definition({"__type__": "solar", "event": "sunset"}), "unsupported schedule type 'solar'"),
+        (_definition({"__type__": "interval", "every": 5}, options={"countdown": 3}), "countdown"),
+        (_definition({"__type__": "interval", "every": 0}), "valid trigger"),
+        ("{broken", "not valid JSON"),
+    ],
+    ids=[
+        "an rrule with BYHOUR is unsupported",
+        "an rrule with COUNT is unsupported",
+        "an unknown schedule type is unsupported",
+        "a message option without a column is unsupported",
+        "a zero interval is unsupported",
+        "broken JSON is unsupported",
+    ],
+)
+def test_redbeat_entries_that_cannot_be_mapped_say_why(definition: str, message: str) -> None:
+    with pytest.raises(Unmappable, match=message):
+        draft_from_entry("redbeat:job", definition, None)
+
+
+def test_redbeat_entry_keeps_options_enabled_flag_and_last_run() -> None:
+    meta = json.dumps(
+        {
+            "last_run_at": {
+                "__type__": "datetime",
+                "year": 2026,
+                "month": 3,
+                "day": 1,
+                "hour": 8,
+                "minute": 0,
+                "second": 0,
+                "microsecond": 0,
+                "timezone": 3600.0,
+            }
+        }
+    )
+    definition = _definition(
+        {"__type__": "interval", "every": 60, "relative": False},
+        enabled=False,
+        options={"queue": "slow", "priority": 3, "expires": 30},
+    )
+
+    draft = draft_from_entry("redbeat:job", definition, meta)
+
+    assert draft.fields["paused"] is True
+    assert (draft.fields["queue"], draft.fields["priority"], draft.fields["expires"]) == ("slow", 3, 30.0)
+    assert draft.last_fire_at == datetime(2026, 3, 1, 7, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("zone", "offset"),
+    [("UTC", timedelta(0)), ("Europe/Paris", timedelta(hours=1)), (-18000.0, timedelta(hours=-5))],
+    ids=["a zone name is read as that zone", "an IANA zone keeps its offset", "seconds are a fixed offset"],
+)
+def test_redbeat_datetimes_are_aware(zone: object, offset: timedelta) -> None:
+    value = {
+        "__type__": "datetime",
+        "year": 2026,
+        "month": 1,
+        "day": 5,
+        "hour": 12,
+        "minute": 0,
+        "second": 0,
+        "microsecond": 0,
+        "timezone": zone,
+    }
+
+    decoded = decode_datetime(value)
+
+    assert decoded.utcoffset() == offset
+    assert (decoded.hour, decoded.minute) == (12, 0)
