@@ -25,7 +25,20 @@ _LAZY = {
     "TriggerGaveUp": "beat_store.exceptions",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "InvalidTrigger",
+    "ScheduleExists",
+    "ScheduleLookupError",
+    "Scheduler",
+    "TriggerGaveUp",
+    "__version__",
+    "add_schedule",
+    "next_fire_times",
+    "pause_schedule",
+    "remove_schedule",
+    "resume_schedule",
+    "run_now",
+]
 
 if TYPE_CHECKING:
     from beat_store.api import add_schedule, pause_schedule, remove_schedule, resume_schedule, run_now

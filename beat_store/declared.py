@@ -42,16 +42,14 @@ def convert_celery_schedule(value: Any) -> dict[str, Any]:
             "solar schedules (sunrise/sunset) have no beat_store trigger; use a cron trigger at a fixed time"
         )
     if isinstance(value, crontab):
-        fields = (
-            value._orig_minute,
-            value._orig_hour,
-            value._orig_day_of_month,
-            value._orig_month_of_year,
-            value._orig_day_of_week,
+        # crontab keeps the fields as written (before expanding them to sets) in these attributes.
+        fields = tuple(
+            getattr(value, f"_orig_{name}")
+            for name in ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
         )
         return {"type": "cron", "expression": " ".join(str(part).replace(" ", "") for part in fields)}
     if isinstance(value, schedule):
-        value = value.run_every
+        value = getattr(value, "run_every")  # noqa: B009 (missing from celery-types)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = timedelta(seconds=value)
     if isinstance(value, timedelta):
@@ -92,7 +90,11 @@ def declared_schedules(app: Celery) -> tuple[dict[str, dict[str, Any]], dict[str
         # What Celery's own beat installs by default, so switching schedulers keeps results expiring.
         entries.setdefault(
             "celery.backend_cleanup",
-            {"task": "celery.backend_cleanup", "schedule": crontab("0", "4", "*"), "options": {"expires": 12 * 3600}},
+            {
+                "task": "celery.backend_cleanup",
+                "schedule": crontab("0", "4", "*"),
+                "options": {"expires": 12 * 3600},
+            },
         )
     for name, entry in entries.items():
         try:
@@ -134,7 +136,10 @@ def sync_declared_schedules(app: Celery) -> SyncReport:
             report.refused[name] = _describe(error)
     for name, reason in report.refused.items():
         logger.error(
-            "beat_store: schedule %r in settings was not synced: %s", name, reason, extra={"action": "sync_refused"}
+            "beat_store: schedule %r in settings was not synced: %s",
+            name,
+            reason,
+            extra={"action": "sync_refused"},
         )
     keep = set(declared) | set(report.refused)
     stale = Schedule.objects.filter(source=ScheduleSource.SETTINGS).exclude(name__in=keep)

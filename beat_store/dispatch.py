@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,26 +18,34 @@ logger = logging.getLogger(__name__)
 
 #: How long an unsendable run waits before a beat tries the broker again.
 BROKER_RETRY_DELAY = timedelta(seconds=5)
+#: Runs published per pipelined round trip and marked sent together.
+PUBLISH_CHUNK = 200
 
 
 def send_claimed_runs(runs: Sequence[Execution], *, app: Celery, now: datetime) -> int:
     """Send ``runs`` (leased to this process) and mark them; return how many the broker took.
 
-    Runs past their start deadline are marked ``missed``; runs whose schedule was deleted meanwhile are
-    sent from the record's own task name. When the broker fails, the unsent runs are released for a retry.
+    Runs past their start deadline are marked ``missed``. The rest go out in chunks over one producer; each chunk
+    is one pipelined round trip where the transport batches (kombu's ``Producer.batch``: Redis) and is marked
+    ``sent`` right after, so a beat killed mid-herd leaves at most one chunk whose fate is unknown (re-sent, with
+    the same task id, once its lease runs out). When the broker fails, the unsent runs are released for a retry.
     """
-    late = [run.pk for run in runs if run.deadline_at is not None and run.deadline_at < now]
-    if late:
-        executions.mark_missed_at_send(late, at=now)
-    to_send = [run for run in runs if run.pk not in set(late)]
-    sent: list[int] = []
+    late_ids = {run.pk for run in runs if run.deadline_at is not None and run.deadline_at < now}
+    if late_ids:
+        executions.mark_missed_at_send(late_ids, at=now)
+    to_send = [run for run in runs if run.pk not in late_ids]
+    sent = 0
     try:
         with app.producer_or_acquire() as producer:
-            for run in to_send:
-                send_run(run, app=app, producer=producer, now=now)
-                sent.append(run.pk)
+            for start in range(0, len(to_send), PUBLISH_CHUNK):
+                chunk = to_send[start : start + PUBLISH_CHUNK]
+                with _publish_batch(producer, len(chunk)):
+                    for run in chunk:
+                        send_run(run, app=app, producer=producer, now=now)
+                executions.mark_sent([run.pk for run in chunk], at=now)
+                sent += len(chunk)
     except Exception as error:  # kombu/redis/amqp errors vary by transport; all mean "try again later"
-        unsent = [run.pk for run in to_send if run.pk not in set(sent)]
+        unsent = [run.pk for run in to_send[sent:]]
         logger.error(
             "Broker refused %d run(s), they stay pending and will be retried: %s",
             len(unsent),
@@ -44,10 +53,17 @@ def send_claimed_runs(runs: Sequence[Execution], *, app: Celery, now: datetime) 
             extra={"action": "send_failed"},
         )
         release_runs(unsent, retry_at=now + BROKER_RETRY_DELAY)
-    finally:
-        if sent:
-            executions.mark_sent(sent, at=now)
-    return len(sent)
+    return sent
+
+
+def _publish_batch(producer: Any, size: int) -> AbstractContextManager[Any]:
+    """kombu >= 5.7 pipelines publishes inside ``Producer.batch()``; older kombu publishes one by one."""
+    batch = getattr(producer, "batch", None)
+    if batch is None:
+        return nullcontext()
+    # Room for every command of the chunk (a push, and expiry commands on some queues), so that it is flushed
+    # once, at the end, and marking it sent matches what the broker holds.
+    return batch(max_size=size * 4 + 16)
 
 
 def send_run(run: Execution, *, app: Celery, producer: Any, now: datetime) -> None:

@@ -78,9 +78,9 @@ def mark_lost(*, now: datetime) -> int:
     Only sent/started/retrying runs: a pending run is still beat's to send, and any beat re-sends it.
     """
     cutoff = now - timedelta(seconds=settings.LOST_AFTER)
-    return Execution.objects.filter(
-        status__in=(S.SENT, S.STARTED, S.RETRYING), updated_at__lt=cutoff
-    ).update(status=S.LOST, finished_at=now, result=f"no news from a worker for {settings.LOST_AFTER:g} s")
+    return Execution.objects.filter(status__in=(S.SENT, S.STARTED, S.RETRYING), updated_at__lt=cutoff).update(
+        status=S.LOST, finished_at=now, result=f"no news from a worker for {settings.LOST_AFTER:g} s"
+    )
 
 
 def _short_repr(value: object) -> str:

@@ -72,9 +72,7 @@ def _check_beat_seen(report: HealthReport, thresholds: HealthThresholds, now: da
 
     latest = BeatHeartbeat.objects.order_by("-seen_at").values_list("owner", "seen_at").first()
     if latest is None:
-        report.problems.append(
-            "no beat has ever been seen: is `celery beat -S beat_store.Scheduler` running?"
-        )
+        report.problems.append("no beat has ever been seen: is `celery beat -S beat_store.Scheduler` running?")
         return
     owner, seen_at = latest
     silence = (now - seen_at).total_seconds()

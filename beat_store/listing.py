@@ -29,9 +29,7 @@ def list_schedules() -> list[ScheduleRow]:
     from beat_store.models import Execution, Schedule
     from beat_store.triggers import describe_trigger
 
-    latest = (
-        Execution.objects.filter(schedule=OuterRef("pk")).order_by("-created_at", "-id").values("status")[:1]
-    )
+    latest = Execution.objects.filter(schedule=OuterRef("pk")).order_by("-created_at", "-id").values("status")[:1]
     schedules = Schedule.objects.annotate(latest_status=Subquery(latest)).order_by("name")
     return [
         ScheduleRow(
@@ -58,6 +56,5 @@ def format_table(rows: list[ScheduleRow]) -> str:
     ]
     widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines
     )

@@ -115,7 +115,9 @@ class Schedule(models.Model):
     source = models.CharField(max_length=10, choices=ScheduleSource.choices, default=ScheduleSource.ADMIN)
 
     created_at = models.DateTimeField(
-        default=dj_timezone.now, editable=False, help_text="Anchors interval and calendar triggers without start_at."
+        default=dj_timezone.now,
+        editable=False,
+        help_text="Anchors interval and calendar triggers without start_at.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -125,9 +127,7 @@ class Schedule(models.Model):
         ordering = ("name",)
         indexes = [
             # The only index a tick reads: due rows, without the paused ones.
-            models.Index(
-                fields=["next_fire_at"], name="beat_store_sched_due_idx", condition=Q(paused=False)
-            ),
+            models.Index(fields=["next_fire_at"], name="beat_store_sched_due_idx", condition=Q(paused=False)),
             # Rows written without save() (bulk_create, update()) wait here for beat to plan them.
             models.Index(
                 fields=["id"],
@@ -159,30 +159,6 @@ class Schedule(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @classmethod
-    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Schedule:
-        instance = super().from_db(db, field_names, values)
-        instance._loaded_timing = instance._timing_snapshot()
-        return instance
-
-    def clean(self) -> None:
-        from beat_store.triggers import validate_trigger_spec
-
-        super().clean()
-        try:
-            self.trigger = validate_trigger_spec(self.trigger)
-        except InvalidTrigger as error:
-            raise ValidationError({"trigger": f"{error}"}, code="invalid_trigger") from error
-        self.trigger_kind = self.trigger["type"]
-        if self.start_at and self.end_at and self.end_at < self.start_at:
-            raise ValidationError({"end_at": "The end must not come before the start."})
-        if not isinstance(self.args, list):
-            raise ValidationError({"args": "Positional arguments must be a JSON list."})
-        if not isinstance(self.kwargs, dict):
-            raise ValidationError({"kwargs": "Keyword arguments must be a JSON object."})
-        if not isinstance(self.headers, dict):
-            raise ValidationError({"headers": "Headers must be a JSON object."})
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Save, first recomputing ``next_fire_at`` when the trigger or its bounds changed.
 
@@ -202,6 +178,30 @@ class Schedule(models.Model):
             ]
         super().save(*args, **kwargs)
         self._loaded_timing = self._timing_snapshot()
+
+    def clean(self) -> None:
+        from beat_store.triggers import validate_trigger_spec
+
+        super().clean()
+        try:
+            self.trigger = validate_trigger_spec(self.trigger)
+        except InvalidTrigger as error:
+            raise ValidationError({"trigger": f"{error}"}, code="invalid_trigger") from error
+        self.trigger_kind = self.trigger["type"]
+        if self.start_at and self.end_at and self.end_at < self.start_at:
+            raise ValidationError({"end_at": "The end must not come before the start."})
+        if not isinstance(self.args, list):
+            raise ValidationError({"args": "Positional arguments must be a JSON list."})
+        if not isinstance(self.kwargs, dict):
+            raise ValidationError({"kwargs": "Keyword arguments must be a JSON object."})
+        if not isinstance(self.headers, dict):
+            raise ValidationError({"headers": "Headers must be a JSON object."})
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any, **kwargs: Any) -> Schedule:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        instance._loaded_timing = instance._timing_snapshot()
+        return instance
 
     def reschedule(self, now: datetime, *, from_start: bool = False) -> None:
         """Recompute ``next_fire_at`` (no save).
@@ -246,9 +246,7 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
 class Execution(models.Model):
     """What happened to one run of a schedule: one row per (schedule, fire time), plus manual runs."""
 
-    schedule = models.ForeignKey(
-        Schedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions"
-    )
+    schedule = models.ForeignKey(Schedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions")
     schedule_name = models.CharField(max_length=200, db_index=True, help_text="Kept when the schedule is deleted.")
     task = models.CharField(max_length=200)
     fire_time = models.DateTimeField(help_text="The designated fire time, before jitter.")
@@ -269,7 +267,9 @@ class Execution(models.Model):
     exception = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
     kwargs_override = models.JSONField(
-        null=True, blank=True, help_text="Keyword arguments given to 'run now', used instead of the schedule's."
+        null=True,
+        blank=True,
+        help_text="Keyword arguments given to 'run now', used instead of the schedule's.",
     )
 
     lease_owner = models.CharField(max_length=100, blank=True, editable=False)
@@ -291,9 +291,7 @@ class Execution(models.Model):
                 condition=Q(manual=False),
                 name="beat_store_one_execution_per_fire_time",
             ),
-            models.CheckConstraint(
-                condition=Q(status__in=ExecutionStatus.values), name="beat_store_execution_status"
-            ),
+            models.CheckConstraint(condition=Q(status__in=ExecutionStatus.values), name="beat_store_execution_status"),
         ]
 
     def __str__(self) -> str:

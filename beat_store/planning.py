@@ -258,9 +258,7 @@ def _bisect_latest(trigger: Trigger, known: datetime, now: datetime) -> datetime
     return low
 
 
-def _estimate_count(
-    first: datetime, latest: datetime, before_latest: datetime | None, spacing: timedelta
-) -> int:
+def _estimate_count(first: datetime, latest: datetime, before_latest: datetime | None, spacing: timedelta) -> int:
     if before_latest == first:
         return 1
     return max(1, round((latest - first) / spacing))
@@ -315,9 +313,7 @@ def _decide_runs(
     return tuple(runs)
 
 
-def _draw_jitter_us(
-    jitter: float | None, fire_time: datetime, following: datetime | None, rng: random.Random
-) -> int:
+def _draw_jitter_us(jitter: float | None, fire_time: datetime, following: datetime | None, rng: random.Random) -> int:
     """A uniform jitter in whole microseconds, so the stored jitter and ``send_at`` agree exactly."""
     if not jitter:
         return 0

@@ -22,9 +22,7 @@ def parse_age(text: str) -> timedelta:
         )
     amount, unit = int(match.group(1)), match.group(2).lower()
     if amount == 0:
-        raise ValueError(
-            f"{text!r} is zero: an age of zero would delete the whole history; give at least 1{unit}"
-        )
+        raise ValueError(f"{text!r} is zero: an age of zero would delete the whole history; give at least 1{unit}")
     try:
         return timedelta(**{_UNITS[unit]: amount})
     except OverflowError:

@@ -50,7 +50,9 @@ def on_task_failure(
         executions.mark_failed(task_id, exception=exception, traceback=str(einfo.traceback) if einfo else "")
 
 
-def on_task_retry(sender: Any = None, request: Any = None, reason: Any = None, einfo: Any = None, **kwargs: Any) -> None:
+def on_task_retry(
+    sender: Any = None, request: Any = None, reason: Any = None, einfo: Any = None, **kwargs: Any
+) -> None:
     if request is not None and headers.is_beat_store_request(request):
         from beat_store import executions
 

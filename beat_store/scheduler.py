@@ -47,11 +47,13 @@ class Scheduler(beat.Scheduler):
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """One pass: plan due schedules, send due runs; return seconds until the next pass."""
         from beat_store.conf import settings
+        from beat_store.health import record_beat_heartbeat
 
         try:
             close_old_connections()
             self._run_once()
             now = timezone.now()
+            record_beat_heartbeat(self.owner, now)
             self._error_backoff = 0.0
             return self._sleep_until_next_work(now, cap=settings.MAX_POLL_INTERVAL)
         except DatabaseError as error:
@@ -94,7 +96,7 @@ class Scheduler(beat.Scheduler):
 
     # Celery's beat keeps its entries in a dict; ours live in the database.
     @property
-    def schedule(self) -> dict[str, Any]:
+    def schedule(self) -> dict[str, Any]:  # type: ignore[override]
         return {}
 
     def sync(self) -> None:

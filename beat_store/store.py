@@ -62,9 +62,9 @@ def plan_new_schedules(now: datetime, *, limit: int) -> int:
     """Give a first ``next_fire_at`` to rows written without ``save()`` (``bulk_create``, ``update()``)."""
     with transaction.atomic():
         rows = list(
-            _lock(
-                Schedule.objects.filter(next_fire_at__isnull=True, finished_at__isnull=True, paused=False)
-            ).order_by("id")[:limit]
+            _lock(Schedule.objects.filter(next_fire_at__isnull=True, finished_at__isnull=True, paused=False)).order_by(
+                "id"
+            )[:limit]
         )
         for schedule in rows:
             try:

@@ -19,11 +19,34 @@ def main() -> int:
         subprocess.run([python, "manage.py", *step], cwd=HERE, check=True)
     commands = {
         "admin": [python, "manage.py", "runserver", f"127.0.0.1:{PORT}", "--noreload"],
-        "worker": [python, "-m", "celery", "-A", "proj", "worker", "--loglevel=INFO", "--pool=threads", "--concurrency=4"],
-        "beat": [python, "-m", "celery", "-A", "proj", "beat", "--loglevel=INFO", "-S", "beat_store.Scheduler"],
+        "worker": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "proj",
+            "worker",
+            "--loglevel=INFO",
+            "--pool=threads",
+            "--concurrency=4",
+        ],
+        "beat": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "proj",
+            "beat",
+            "--loglevel=INFO",
+            "-S",
+            "beat_store.Scheduler",
+        ],
     }
     processes = {name: subprocess.Popen(command, cwd=HERE) for name, command in commands.items()}
-    print(f"\nAdmin: http://127.0.0.1:{PORT}/admin/  (user admin, password admin). Ctrl-C stops everything.\n", flush=True)
+    print(
+        f"\nAdmin: http://127.0.0.1:{PORT}/admin/  (user admin, password admin). Ctrl-C stops everything.\n",
+        flush=True,
+    )
     try:
         while all(process.poll() is None for process in processes.values()):
             time.sleep(0.5)

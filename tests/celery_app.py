@@ -7,7 +7,7 @@ import time
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
-from celery import Celery  # noqa: E402
+from celery import Celery
 
 app = Celery("beat_store_tests")
 app.config_from_object("django.conf:settings", namespace="CELERY")

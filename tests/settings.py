@@ -100,3 +100,6 @@ except ImportError:
     pass
 else:
     INSTALLED_APPS.append("django_celery_beat")
+
+# High-availability tests shorten the lease so a survivor re-sends a dead beat's runs within seconds.
+BEAT_STORE_LEASE_SECONDS = float(os.environ.get("BEAT_STORE_LEASE_SECONDS", "30"))

@@ -32,9 +32,7 @@ class ScheduleIdFilter(admin.SimpleListFilter):
         value = self.value()
         if not value or not value.isdigit():
             return []
-        name = (
-            Execution.objects.filter(schedule_id=int(value)).values_list("schedule_name", flat=True).first()
-        )
+        name = Execution.objects.filter(schedule_id=int(value)).values_list("schedule_name", flat=True).first()
         return [(value, name or f"schedule #{value}")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:

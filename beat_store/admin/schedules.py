@@ -131,11 +131,7 @@ class ScheduleAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Schedule]:
         # One correlated subquery on the (schedule, -fire_time) index instead of a query per row.
-        last = (
-            Execution.objects.filter(schedule=OuterRef("pk"))
-            .order_by("-fire_time", "-id")
-            .values("status")[:1]
-        )
+        last = Execution.objects.filter(schedule=OuterRef("pk")).order_by("-fire_time", "-id").values("status")[:1]
         return super().get_queryset(request).annotate(last_status=Subquery(last))
 
     @admin.display(description="trigger")
@@ -241,8 +237,7 @@ class ScheduleAdmin(admin.ModelAdmin):
             "run_chart": render_run_chart(runs),
             "recent_executions": recent[:RECENT_EXECUTIONS],
             "recent_limit": RECENT_EXECUTIONS,
-            "executions_url": reverse("admin:beat_store_execution_changelist")
-            + f"?schedule__id__exact={obj.pk}",
+            "executions_url": reverse("admin:beat_store_execution_changelist") + f"?schedule__id__exact={obj.pk}",
         }
 
     # --- operations (actions and object tools share them) ---------------------------------------------------
@@ -279,18 +274,14 @@ class ScheduleAdmin(admin.ModelAdmin):
                 messages.WARNING,
             )
         else:
-            self.message_user(
-                request, f"Run of {schedule.name!r} recorded as {execution.status}.", messages.INFO
-            )
+            self.message_user(request, f"Run of {schedule.name!r} recorded as {execution.status}.", messages.INFO)
 
     def pause(self, request: HttpRequest, schedule: Schedule) -> None:
         if schedule.paused:
             self.message_user(request, f"{schedule.name!r} was already paused.", messages.INFO)
             return
         api.pause_schedule(schedule.name)
-        self.message_user(
-            request, f"Paused {schedule.name!r}: it does not fire until resumed.", messages.SUCCESS
-        )
+        self.message_user(request, f"Paused {schedule.name!r}: it does not fire until resumed.", messages.SUCCESS)
 
     def resume(self, request: HttpRequest, schedule: Schedule, *, from_now: bool) -> None:
         if not schedule.paused and not schedule.last_error:
@@ -304,8 +295,7 @@ class ScheduleAdmin(admin.ModelAdmin):
         )
         self.message_user(
             request,
-            f"Resumed {schedule.name!r}: {how}; "
-            f"next fire time {in_zone(resumed.next_fire_at, resumed.timezone)}.",
+            f"Resumed {schedule.name!r}: {how}; next fire time {in_zone(resumed.next_fire_at, resumed.timezone)}.",
             messages.SUCCESS,
         )
 
@@ -343,9 +333,7 @@ class ScheduleAdmin(admin.ModelAdmin):
         for schedule in queryset:
             self.resume(request, schedule, from_now=True)
 
-    @admin.action(
-        description="Resume and catch up (missed fire times per coalesce policy)", permissions=["change"]
-    )
+    @admin.action(description="Resume and catch up (missed fire times per coalesce policy)", permissions=["change"])
     def resume_catch_up_action(self, request: HttpRequest, queryset: QuerySet[Schedule]) -> None:
         for schedule in queryset:
             self.resume(request, schedule, from_now=False)

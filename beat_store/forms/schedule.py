@@ -85,9 +85,7 @@ class TriggerEditorWidget(forms.Widget):
     def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
         return None  # the editor reads its own sub-fields
 
-    def render(
-        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
-    ) -> SafeString:
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
         return SafeString(render_to_string(self.template_name, {"editor": self.editor, "name": name}))
 
 
@@ -125,9 +123,7 @@ class ScheduleForm(forms.ModelForm):
         example='{"tenant": "acme"}',
         help_text="Extra message headers, a JSON object. beat_store adds its own beat_store_* headers.",
     )
-    timezone = forms.CharField(
-        max_length=63, widget=DatalistInput(time_zone_names), help_text=TIMING_HELP["timezone"]
-    )
+    timezone = forms.CharField(max_length=63, widget=DatalistInput(time_zone_names), help_text=TIMING_HELP["timezone"])
 
     class Meta:
         model = Schedule

@@ -80,9 +80,7 @@ class TriggerForm(forms.Form):
     cron_month = forms.CharField(label="Month", required=False, help_text=CRON_HELP["month"])
     cron_day = forms.CharField(label="Day", required=False, help_text=CRON_HELP["day"])
     cron_week = forms.CharField(label="Week", required=False, help_text=CRON_HELP["week"])
-    cron_day_of_week = forms.CharField(
-        label="Day of week", required=False, help_text=CRON_HELP["day_of_week"]
-    )
+    cron_day_of_week = forms.CharField(label="Day of week", required=False, help_text=CRON_HELP["day_of_week"])
     cron_hour = forms.CharField(label="Hour", required=False, help_text=CRON_HELP["hour"])
     cron_minute = forms.CharField(label="Minute", required=False, help_text=CRON_HELP["minute"])
     cron_second = forms.CharField(label="Second", required=False, help_text=CRON_HELP["second"])
@@ -104,8 +102,7 @@ class TriggerForm(forms.Form):
     date_run_at = forms.CharField(
         label="Run at",
         required=False,
-        help_text="Wall time in the schedule's time zone, e.g. 2026-12-01 09:00 "
-        "(add +01:00 to fix the offset).",
+        help_text="Wall time in the schedule's time zone, e.g. 2026-12-01 09:00 (add +01:00 to fix the offset).",
         widget=forms.TextInput(attrs={"placeholder": "2026-12-01 09:00", "class": "vTextField"}),
     )
 
@@ -184,9 +181,7 @@ class TriggerForm(forms.Form):
         try:
             cleaned["spec_value"] = json.loads(text)
         except json.JSONDecodeError as error:
-            self.add_error(
-                "spec_json", f"Not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
-            )
+            self.add_error("spec_json", f"Not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}.")
 
     def build_spec(self) -> Any:
         """The (not yet validated) spec of a simple kind or a JSON member; call after ``is_valid()``."""
@@ -202,9 +197,7 @@ class TriggerForm(forms.Form):
             return {
                 "type": "cron",
                 **{
-                    key: cleaned[f"cron_{key}"].strip()
-                    for key in CRON_FIELDS
-                    if (cleaned[f"cron_{key}"] or "").strip()
+                    key: cleaned[f"cron_{key}"].strip() for key in CRON_FIELDS if (cleaned[f"cron_{key}"] or "").strip()
                 },
             }
         if kind == "date":
@@ -269,12 +262,8 @@ class TriggerEditor:
     ``trigger_members-0-kind``).
     """
 
-    def __init__(
-        self, data: Mapping[str, Any] | None, *, spec: Mapping[str, Any] | None, prefix: str = "trigger"
-    ):
-        members = (
-            spec.get("triggers", []) if isinstance(spec, Mapping) and spec.get("type") in COMBINATIONS else []
-        )
+    def __init__(self, data: Mapping[str, Any] | None, *, spec: Mapping[str, Any] | None, prefix: str = "trigger"):
+        members = spec.get("triggers", []) if isinstance(spec, Mapping) and spec.get("type") in COMBINATIONS else []
         self.form = TriggerForm(data, prefix=prefix, initial=initial_from_spec(spec))
         self.members = MemberFormSet(
             data,
@@ -324,6 +313,4 @@ class TriggerEditor:
         self.form.add_spec_error(error, path)
 
     def validation_error(self) -> ValidationError:
-        return ValidationError(
-            "The trigger is not valid: see the trigger fields marked below.", code="invalid_trigger"
-        )
+        return ValidationError("The trigger is not valid: see the trigger fields marked below.", code="invalid_trigger")

@@ -58,9 +58,7 @@ def read_django_celery_beat() -> SourceReading:
     for task in tasks:
         if task.task == BACKEND_CLEANUP:
             reading.skipped.append(
-                Unsupported(
-                    task.name, "beat_store declares celery.backend_cleanup itself when results need it"
-                )
+                Unsupported(task.name, "beat_store declares celery.backend_cleanup itself when results need it")
             )
             continue
         try:
@@ -112,9 +110,7 @@ def _trigger_of(task: Any) -> tuple[dict[str, Any], str | None]:
 
 def _raw_trigger_of(task: Any) -> tuple[dict[str, Any], str | None]:
     if task.solar is not None:
-        raise Unmappable(
-            f"solar schedules ({task.solar.event}) have no beat_store trigger; use a cron at a fixed time"
-        )
+        raise Unmappable(f"solar schedules ({task.solar.event}) have no beat_store trigger; use a cron at a fixed time")
     if task.interval is not None:
         return _interval_spec(task.interval.every, task.interval.period), None
     if task.crontab is not None:

@@ -132,16 +132,12 @@ def _parse_every(name: str, text: str) -> dict[str, float]:
     cleaned = text.strip().lower()
     pairs = _EVERY_PAIR.findall(cleaned)
     if not pairs or _EVERY_PAIR.sub("", cleaned).replace(",", "").replace("and", "").strip():
-        raise TransferFormatError(
-            f"[{name}]: every = {text!r} is not like '10 minutes' or '1 hour 30 minutes'"
-        )
+        raise TransferFormatError(f"[{name}]: every = {text!r} is not like '10 minutes' or '1 hour 30 minutes'")
     amounts: dict[str, float] = {}
     for number, unit in pairs:
         unit_name = _INI_UNITS.get(unit.rstrip("s"))
         if unit_name is None:
-            raise TransferFormatError(
-                f"[{name}]: unknown unit {unit!r} in every = {text!r}; use seconds ... weeks"
-            )
+            raise TransferFormatError(f"[{name}]: unknown unit {unit!r} in every = {text!r}; use seconds ... weeks")
         value = float(number)
         amounts[unit_name] = amounts.get(unit_name, 0) + (int(value) if value.is_integer() else value)
     return amounts

@@ -100,9 +100,7 @@ def draft_from_entry(key_name: str, definition_text: str, meta_text: str | None)
     fields.update(_option_fields(dict(definition.get("options") or {})))
     last_run = meta.get("last_run_at") if isinstance(meta, dict) else None
     last_fire_at = decode_datetime(last_run) if last_run else None
-    draft = ScheduleDraft(
-        name=str(definition.get("name") or key_name), fields=fields, last_fire_at=last_fire_at
-    )
+    draft = ScheduleDraft(name=str(definition.get("name") or key_name), fields=fields, last_fire_at=last_fire_at)
     if fields["trigger"]["type"] == "interval" and "start_at" not in fields:
         # Celery counts a plain interval from the last run: anchoring there keeps its phase.
         draft.anchor_at = last_fire_at
@@ -116,9 +114,7 @@ def decode_datetime(value: Any) -> datetime:
     zone_value = value.get("timezone", "UTC")
     try:
         zone: Any = (
-            get_zone(zone_value)
-            if isinstance(zone_value, str)
-            else timezone(timedelta(seconds=float(zone_value)))
+            get_zone(zone_value) if isinstance(zone_value, str) else timezone(timedelta(seconds=float(zone_value)))
         )
         parts = {key: int(value[key]) for key in ("year", "month", "day", "hour", "minute", "second")}
         return datetime(**parts, microsecond=int(value.get("microsecond", 0)), tzinfo=zone)

@@ -20,9 +20,7 @@ class OrTrigger:
     triggers: Sequence[Trigger]
 
     def next_at_or_after(self, moment: datetime) -> datetime | None:
-        fire_times = [
-            t for t in (member.next_at_or_after(moment) for member in self.triggers) if t is not None
-        ]
+        fire_times = [t for t in (member.next_at_or_after(moment) for member in self.triggers) if t is not None]
         return min(fire_times, key=to_utc, default=None)
 
 

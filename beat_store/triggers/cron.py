@@ -40,9 +40,7 @@ def fields_of(spec: Mapping[str, Any]) -> dict[str, str]:
 
 def _is_every_value(cron_field: BaseField) -> bool:
     expressions = cron_field.expressions
-    return (
-        len(expressions) == 1 and type(expressions[0]) is AllExpression and expressions[0].step in (None, 1)
-    )
+    return len(expressions) == 1 and type(expressions[0]) is AllExpression and expressions[0].step in (None, 1)
 
 
 def _matches(cron_field: BaseField, value: date | time) -> bool:
@@ -94,9 +92,7 @@ class CronTrigger:
                 wall = match + ONE_SECOND
             else:
                 wall = ambiguous_span(match, self.zone)[1]
-        raise TriggerGaveUp(
-            f"the cron trigger found no fire time after {MAX_WALL_STEPS} DST steps from {moment}"
-        )
+        raise TriggerGaveUp(f"the cron trigger found no fire time after {MAX_WALL_STEPS} DST steps from {moment}")
 
     def _next_in_fold(self, wall: datetime) -> datetime | None:
         span_start, span_end = ambiguous_span(wall, self.zone)

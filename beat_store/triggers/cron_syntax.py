@@ -23,9 +23,7 @@ CRONTAB_LABELS = {
 }
 # Index = crontab weekday number (0 = Sunday); APScheduler's names are language-neutral.
 CRONTAB_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_CRONTAB_DOW_PART = re.compile(
-    r"^(?P<first>\*|[0-9]+|[a-z]{3})(?:-(?P<last>[0-9]+|[a-z]{3}))?(?:/(?P<step>[0-9]+))?$"
-)
+_CRONTAB_DOW_PART = re.compile(r"^(?P<first>\*|[0-9]+|[a-z]{3})(?:-(?P<last>[0-9]+|[a-z]{3}))?(?:/(?P<step>[0-9]+))?$")
 
 
 def check_cron_field(name: str, value: str, field: str) -> None:
@@ -42,8 +40,7 @@ def crontab_to_fields(expression: str, field: str = "expression") -> dict[str, s
     if len(parts) != len(CRONTAB_FIELD_NAMES):
         raise InvalidTrigger(
             field,
-            "a crontab expression has 5 fields (minute hour day-of-month month day-of-week), "
-            f"got {len(parts)}",
+            f"a crontab expression has 5 fields (minute hour day-of-month month day-of-week), got {len(parts)}",
         )
     values = dict(zip(CRONTAB_FIELD_NAMES, parts, strict=True))
     values["day_of_week"] = _crontab_weekdays(values["day_of_week"], field)
@@ -71,9 +68,7 @@ def _crontab_weekdays(text: str, field: str) -> str:
 def _crontab_weekday_part(part: str, field: str) -> set[int]:
     match = _CRONTAB_DOW_PART.match(part)
     if match is None:
-        raise InvalidTrigger(
-            field, f"day-of-week field: cannot read {part!r} (use 0-7 or sun..sat, ranges, steps)"
-        )
+        raise InvalidTrigger(field, f"day-of-week field: cannot read {part!r} (use 0-7 or sun..sat, ranges, steps)")
     first_text, last_text, step_text = match.group("first", "last", "step")
     if first_text == "*":
         if last_text is not None:
@@ -97,9 +92,7 @@ def _crontab_weekday_number(text: str, field: str, *, is_range_end: bool) -> int
     if text.isdigit():
         number = int(text)
         if number > 7:
-            raise InvalidTrigger(
-                field, f"day-of-week field: {text} is not a weekday number (0-7, 0 and 7 = Sunday)"
-            )
+            raise InvalidTrigger(field, f"day-of-week field: {text} is not a weekday number (0-7, 0 and 7 = Sunday)")
         return number
     if text not in CRONTAB_WEEKDAYS:
         raise InvalidTrigger(field, f"day-of-week field: {text!r} is not a weekday name (sun..sat)")

@@ -71,9 +71,7 @@ def _describe_date(spec: Mapping[str, Any], timezone: str) -> str:
 def _describe_calendar_interval(spec: Mapping[str, Any], timezone: str) -> str:
     same_day = (spec["years"] or spec["months"]) and not (spec["weeks"] or spec["days"])
     at = _clock(time(spec["hour"], spec["minute"], spec["second"]))
-    return (
-        f"Every {_amounts(spec, CALENDAR_STEPS)}{' on the same day' if same_day else ''} at {at} ({timezone})"
-    )
+    return f"Every {_amounts(spec, CALENDAR_STEPS)}{' on the same day' if same_day else ''} at {at} ({timezone})"
 
 
 def _describe_cron(spec: Mapping[str, Any]) -> str:

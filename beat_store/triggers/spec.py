@@ -89,8 +89,7 @@ def _validate_interval(spec: Mapping[str, Any], path: str, depth: int) -> Spec:
     if period <= timedelta(0):
         raise InvalidTrigger(
             path or None,
-            "the interval must be longer than zero (at least one microsecond): "
-            f"set one of {', '.join(INTERVAL_UNITS)}",
+            f"the interval must be longer than zero (at least one microsecond): set one of {', '.join(INTERVAL_UNITS)}",
         )
     return {"type": "interval", **units}
 
@@ -140,9 +139,7 @@ def _validate_cron(spec: Mapping[str, Any], path: str, depth: int) -> Spec:
 
 def _crontab(expression: object, field: str) -> str:
     if not isinstance(expression, str):
-        raise InvalidTrigger(
-            field, f"must be a crontab string such as '*/5 * * * *', not {_json_type(expression)}"
-        )
+        raise InvalidTrigger(field, f"must be a crontab string such as '*/5 * * * *', not {_json_type(expression)}")
     crontab_to_fields(expression, field)
     return " ".join(expression.split())
 
@@ -193,9 +190,7 @@ def _validate_combination(spec: Mapping[str, Any], path: str, depth: int) -> Spe
         raise InvalidTrigger(field, f"an '{spec['type']}' combination needs at least one trigger")
     return {
         "type": spec["type"],
-        "triggers": [
-            _validate(member, f"{field}.{index}", depth + 1) for index, member in enumerate(members)
-        ],
+        "triggers": [_validate(member, f"{field}.{index}", depth + 1) for index, member in enumerate(members)],
     }
 
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_service
+from tests.integration.broker import PrivateRedis, free_port
 from tests.integration.processes import CeleryProcesses
 
 
@@ -27,3 +29,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "call":
         item.rep_call = report  # type: ignore[attr-defined]
     return report
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own, on a free port: it may be killed without stopping anyone's 6379."""
+    if PrivateRedis.executable() is None:
+        require_service("redis-server", "the executable is not on PATH")
+    server = PrivateRedis(port=free_port(), log_path=tmp_path / "redis-server.log")
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def celery_processes_on_private_redis(
+    request: pytest.FixtureRequest, transactional_db: None, private_redis: PrivateRedis, tmp_path: Path
+) -> Iterator[CeleryProcesses]:
+    """Like ``celery_processes``, with the private Redis as broker; stopped before the server and the DB."""
+    processes = CeleryProcesses(log_dir=tmp_path, broker_url=private_redis.url)
+    yield processes
+    processes.stop_all()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(processes.logs())

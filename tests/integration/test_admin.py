@@ -307,9 +307,7 @@ def test_preview_shows_the_next_ten_fire_times_without_saving(admin_client: Clie
 
 
 def test_preview_of_an_invalid_form_shows_the_errors(admin_client: Client) -> None:
-    response = admin_client.post(
-        ADD_URL, form_data(_preview="1", **{"trigger-cron_expression": "0 25 * * *"})
-    )
+    response = admin_client.post(ADD_URL, form_data(_preview="1", **{"trigger-cron_expression": "0 25 * * *"}))
 
     assert response.status_code == 200
     assert "higher than the maximum value (23)" in response.content.decode()
@@ -318,9 +316,7 @@ def test_preview_of_an_invalid_form_shows_the_errors(admin_client: Client) -> No
 def test_change_page_shows_preview_chart_and_recent_runs(admin_client: Client) -> None:
     schedule = make_schedule(timezone="Europe/Paris")
     add_execution(schedule, minutes_ago=2, status=ExecutionStatus.FAILED, exception="ValueError('boom')")
-    add_execution(
-        schedule, minutes_ago=1, started_at=timezone.now(), finished_at=timezone.now() + timedelta(seconds=3)
-    )
+    add_execution(schedule, minutes_ago=1, started_at=timezone.now(), finished_at=timezone.now() + timedelta(seconds=3))
 
     page = admin_client.get(reverse("admin:beat_store_schedule_change", args=[schedule.pk])).content.decode()
 
@@ -454,9 +450,7 @@ def test_run_now_reports_pending_when_the_broker_is_down(admin_client: Client) -
 def test_run_now_from_the_schedule_page(admin_client: Client) -> None:
     schedule = make_schedule()
 
-    response = admin_client.post(
-        reverse("admin:beat_store_schedule_run_now", args=[schedule.pk]), follow=True
-    )
+    response = admin_client.post(reverse("admin:beat_store_schedule_run_now", args=[schedule.pk]), follow=True)
 
     assert response.redirect_chain[-1][0] == reverse("admin:beat_store_schedule_change", args=[schedule.pk])
     assert Execution.objects.get(schedule=schedule).status == ExecutionStatus.SENT
@@ -480,9 +474,7 @@ def test_pause_then_resume_from_now(admin_client: Client) -> None:
 
     assert "Paused 'every minute': it does not fire until resumed." in messages_of(paused)
     [message] = messages_of(resumed)
-    assert message.startswith(
-        "Resumed 'every minute': fire times missed while paused are skipped; next fire time"
-    )
+    assert message.startswith("Resumed 'every minute': fire times missed while paused are skipped; next fire time")
     schedule.refresh_from_db()
     assert not schedule.paused
 
@@ -490,9 +482,7 @@ def test_pause_then_resume_from_now(admin_client: Client) -> None:
 def test_resume_and_catch_up_names_the_coalesce_policy(admin_client: Client) -> None:
     schedule = make_schedule(paused=True, coalesce="all")
 
-    response = admin_client.post(
-        reverse("admin:beat_store_schedule_resume_catch_up", args=[schedule.pk]), follow=True
-    )
+    response = admin_client.post(reverse("admin:beat_store_schedule_resume_catch_up", args=[schedule.pk]), follow=True)
 
     [message] = messages_of(response)
     assert "are run per its coalesce policy (all)" in message
@@ -511,9 +501,8 @@ def test_duplicate_makes_a_paused_copy_with_a_new_name(admin_client: Client) -> 
     assert copy.kwargs == {"a": 1}
     assert copy.trigger == schedule.trigger
     assert copy.source == ScheduleSource.ADMIN
-    assert (
-        "Duplicated 'every minute' as 'every minute (copy 2)', paused: resume it when ready."
-        in messages_of(response)
+    assert "Duplicated 'every minute' as 'every minute (copy 2)', paused: resume it when ready." in messages_of(
+        response
     )
 
 
@@ -540,9 +529,7 @@ def test_a_user_without_change_permission_cannot_run_now(viewer_client: Client) 
     assert not Execution.objects.exists()
     assert (
         "Run now"
-        not in viewer_client.get(
-            reverse("admin:beat_store_schedule_change", args=[schedule.pk])
-        ).content.decode()
+        not in viewer_client.get(reverse("admin:beat_store_schedule_change", args=[schedule.pk])).content.decode()
     )
 
 
@@ -552,9 +539,7 @@ def test_a_user_without_permissions_sees_no_schedules(client: Client) -> None:
     assert client.get(LIST_URL).status_code == 403
 
 
-@pytest.mark.parametrize(
-    "source", [ScheduleSource.SETTINGS, ScheduleSource.CODE], ids=["from settings", "from code"]
-)
+@pytest.mark.parametrize("source", [ScheduleSource.SETTINGS, ScheduleSource.CODE], ids=["from settings", "from code"])
 def test_declared_schedules_are_read_only_and_say_why(admin_client: Client, source: str) -> None:
     schedule = make_schedule(source=source)
     url = reverse("admin:beat_store_schedule_change", args=[schedule.pk])
@@ -609,9 +594,7 @@ def test_execution_detail_shows_the_traceback_and_cannot_be_edited(admin_client:
 
     page = admin_client.get(url).content.decode()
 
-    assert (
-        '<pre class="beat-store-traceback">Traceback (most recent call last):\n  &lt;here&gt;</pre>' in page
-    )
+    assert '<pre class="beat-store-traceback">Traceback (most recent call last):\n  &lt;here&gt;</pre>' in page
     assert admin_client.post(url, {}).status_code == 403
     assert admin_client.get(reverse("admin:beat_store_execution_add")).status_code == 403
 
@@ -622,9 +605,7 @@ def test_execution_detail_links_the_task_result(admin_client: Client) -> None:
     execution = add_execution(make_schedule(), minutes_ago=1)
     task_result = TaskResult.objects.create(task_id=execution.task_id, status="SUCCESS")
 
-    page = admin_client.get(
-        reverse("admin:beat_store_execution_change", args=[execution.pk])
-    ).content.decode()
+    page = admin_client.get(reverse("admin:beat_store_execution_change", args=[execution.pk])).content.decode()
 
     assert reverse("admin:django_celery_results_taskresult_change", args=[task_result.pk]) in page
 
@@ -649,9 +630,7 @@ def test_prune_page_deletes_old_finished_executions_only(admin_client: Client) -
     add_execution(schedule, minutes_ago=60 * 24 * 9, status=ExecutionStatus.STARTED)
     recent = add_execution(schedule, minutes_ago=5)
 
-    response = admin_client.post(
-        reverse("admin:beat_store_execution_prune"), {"older_than": "7d"}, follow=True
-    )
+    response = admin_client.post(reverse("admin:beat_store_execution_prune"), {"older_than": "7d"}, follow=True)
 
     assert "Deleted 1 execution(s) older than 7d." in messages_of(response)
     assert set(Execution.objects.values_list("status", flat=True)) == {ExecutionStatus.STARTED, recent.status}
@@ -670,9 +649,7 @@ def test_prune_page_rejects_a_bad_age_with_a_form_error(admin_client: Client) ->
 def test_prune_action_leads_to_the_prune_page(admin_client: Client) -> None:
     execution = add_execution(make_schedule(), minutes_ago=1)
 
-    response = admin_client.post(
-        EXECUTIONS_URL, {"action": "prune_action", "_selected_action": [execution.pk]}
-    )
+    response = admin_client.post(EXECUTIONS_URL, {"action": "prune_action", "_selected_action": [execution.pk]})
 
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:beat_store_execution_prune")

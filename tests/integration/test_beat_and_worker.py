@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from django.utils import timezone
@@ -29,7 +30,9 @@ def test_every_second_schedule_runs_through_sent_started_succeeded(celery_proces
     celery_processes.start_beat()
 
     wait_until(
-        lambda: Execution.objects.filter(schedule_name="add-every-second", status=ExecutionStatus.SUCCEEDED).count() >= 3,
+        lambda: (
+            Execution.objects.filter(schedule_name="add-every-second", status=ExecutionStatus.SUCCEEDED).count() >= 3
+        ),
         timeout=60,
         message="three succeeded executions",
     )
@@ -44,7 +47,7 @@ def test_every_second_schedule_runs_through_sent_started_succeeded(celery_proces
         assert execution.worker.startswith("worker@")
         assert execution.fire_time <= execution.sent_at
     fire_times = list(done.order_by("fire_time").values_list("fire_time", flat=True))
-    assert all((later - earlier) % timedelta(seconds=1) == timedelta(0) for earlier, later in zip(fire_times, fire_times[1:]))
+    assert all((later - earlier) % timedelta(seconds=1) == timedelta(0) for earlier, later in pairwise(fire_times))
 
 
 def test_failing_task_records_exception_and_traceback(celery_processes: CeleryProcesses) -> None:
@@ -81,17 +84,28 @@ def test_retrying_task_ends_succeeded_after_a_retry(celery_processes: CeleryProc
 
 def test_restarted_beat_follows_each_coalesce_policy(celery_processes: CeleryProcesses) -> None:
     for policy in ("latest", "earliest", "all"):
-        add_schedule(f"coalesce-{policy}", "tests.add", {"type": "interval", "seconds": 2}, args=[1, 1], coalesce=policy)
+        add_schedule(
+            f"coalesce-{policy}",
+            "tests.add",
+            {"type": "interval", "seconds": 2},
+            args=[1, 1],
+            coalesce=policy,
+        )
     celery_processes.start_worker()
     beat = celery_processes.start_beat()
     wait_until(
-        lambda: all(Execution.objects.filter(schedule_name=f"coalesce-{p}").exists() for p in ("latest", "earliest", "all")),
+        lambda: all(
+            Execution.objects.filter(schedule_name=f"coalesce-{p}").exists() for p in ("latest", "earliest", "all")
+        ),
         timeout=60,
         message="one run of each schedule before the downtime",
     )
     celery_processes.stop(beat)
     stopped_at = timezone.now()
-    before = {p: set(Execution.objects.filter(schedule_name=f"coalesce-{p}").values_list("fire_time", flat=True)) for p in ("latest", "earliest", "all")}
+    before = {
+        p: set(Execution.objects.filter(schedule_name=f"coalesce-{p}").values_list("fire_time", flat=True))
+        for p in ("latest", "earliest", "all")
+    }
 
     time.sleep(7)  # downtime spanning three or four fire times of each schedule
     restarted_at = timezone.now()
@@ -108,13 +122,15 @@ def test_restarted_beat_follows_each_coalesce_policy(celery_processes: CeleryPro
     def missed_window_runs(policy: str) -> list:
         return sorted(
             Execution.objects.filter(
-                schedule_name=f"coalesce-{policy}", fire_time__gt=max(before[policy]), fire_time__lte=restarted_at
+                schedule_name=f"coalesce-{policy}",
+                fire_time__gt=max(before[policy]),
+                fire_time__lte=restarted_at,
             ).values_list("fire_time", flat=True)
         )
 
     all_runs = missed_window_runs("all")
     assert len(all_runs) >= 3, all_runs
-    assert all(later - earlier == timedelta(seconds=2) for earlier, later in zip(all_runs, all_runs[1:]))
+    assert all(later - earlier == timedelta(seconds=2) for earlier, later in pairwise(all_runs))
     latest_runs = missed_window_runs("latest")
     earliest_runs = missed_window_runs("earliest")
     assert len(latest_runs) == 1
@@ -159,7 +175,9 @@ def test_paused_schedule_stops_firing(celery_processes: CeleryProcesses) -> None
     assert Execution.objects.filter(schedule_name="paused-later").count() == count_after_pause
 
 
-def test_beat_survives_sigterm_and_a_second_beat_sends_each_run_once(celery_processes: CeleryProcesses) -> None:
+def test_beat_survives_sigterm_and_a_second_beat_sends_each_run_once(
+    celery_processes: CeleryProcesses,
+) -> None:
     add_schedule("two-beats", "tests.add", EVERY_SECOND, args=[1, 1])
     celery_processes.start_worker()
     first = celery_processes.start_beat("beat-1")

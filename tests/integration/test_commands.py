@@ -170,9 +170,7 @@ def test_heartbeat_is_one_row_per_beat_updated_in_place() -> None:
     record_beat_heartbeat("host:1:abc", NOW)
     record_beat_heartbeat("host:1:abc", NOW + timedelta(seconds=1))
 
-    assert list(BeatHeartbeat.objects.values_list("owner", "seen_at")) == [
-        ("host:1:abc", NOW + timedelta(seconds=1))
-    ]
+    assert list(BeatHeartbeat.objects.values_list("owner", "seen_at")) == [("host:1:abc", NOW + timedelta(seconds=1))]
 
 
 def test_check_fails_when_no_beat_was_ever_seen() -> None:

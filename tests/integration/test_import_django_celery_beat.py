@@ -59,9 +59,7 @@ def periodic_tasks() -> None:
         start_time=datetime(2026, 1, 1, tzinfo=timezone.utc),
         last_run_at=datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc),
     )
-    clocked = dcb.ClockedSchedule.objects.create(
-        clocked_time=datetime(2030, 5, 1, 12, 0, tzinfo=timezone.utc)
-    )
+    clocked = dcb.ClockedSchedule.objects.create(clocked_time=datetime(2030, 5, 1, 12, 0, tzinfo=timezone.utc))
     dcb.PeriodicTask.objects.create(name="clocked-task", task="tests.add", clocked=clocked, one_off=True)
     hourly = dcb.IntervalSchedule.objects.create(every=1, period="hours")
     dcb.PeriodicTask.objects.create(name="one-off-task", task="tests.add", interval=hourly, one_off=True)
@@ -69,9 +67,7 @@ def periodic_tasks() -> None:
     sunset = dcb.SolarSchedule.objects.create(event="sunset", latitude=48.85, longitude=2.35)
     dcb.PeriodicTask.objects.create(name="solar-task", task="tests.add", solar=sunset)
     cleanup = dcb.CrontabSchedule.objects.create(minute="0", hour="4")
-    dcb.PeriodicTask.objects.create(
-        name="celery.backend_cleanup", task="celery.backend_cleanup", crontab=cleanup
-    )
+    dcb.PeriodicTask.objects.create(name="celery.backend_cleanup", task="celery.backend_cleanup", crontab=cleanup)
 
 
 def test_unsupported_entries_are_listed_and_block_the_import(periodic_tasks: None) -> None:

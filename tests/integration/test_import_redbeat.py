@@ -43,9 +43,7 @@ def redbeat_app() -> Iterator[Celery]:
     client.close()
 
 
-def save_entry(
-    app: Celery, name: str, when: object, *, last_run_at: datetime | None = None, **fields: object
-) -> None:
+def save_entry(app: Celery, name: str, when: object, *, last_run_at: datetime | None = None, **fields: object) -> None:
     entry = redbeat_schedulers.RedBeatSchedulerEntry(name, "tests.add", when, app=app, **fields)
     entry.save()
     if last_run_at is not None:
@@ -69,9 +67,7 @@ def entries(redbeat_app: Celery) -> None:
         options={"queue": "fast", "priority": 4, "expires": 20},
         last_run_at=LAST_RUN,
     )
-    save_entry(
-        redbeat_app, "weekday-nine", crontab(minute="0", hour="9", day_of_week="mon-fri"), enabled=False
-    )
+    save_entry(redbeat_app, "weekday-nine", crontab(minute="0", hour="9", day_of_week="mon-fri"), enabled=False)
     start = datetime(2026, 1, 1, 6, 30, tzinfo=timezone.utc)
     save_entry(redbeat_app, "daily-rrule", redbeat_schedules.rrule("DAILY", dtstart=start, interval=2))
     save_entry(redbeat_app, "byhour-rrule", redbeat_schedules.rrule("DAILY", dtstart=start, byhour=[6, 18]))

@@ -53,9 +53,7 @@ def test_time_zones_agree_check(celery_zone: str, django_zone: str, ids: list[st
 
 def test_unknown_tasks_warn_naming_them() -> None:
     with (
-        mock.patch.object(
-            checks, "scheduled_task_names", return_value={"tests.add", "proj.gone", "proj.typo"}
-        ),
+        mock.patch.object(checks, "scheduled_task_names", return_value={"tests.add", "proj.gone", "proj.typo"}),
         mock.patch.object(checks, "known_task_names", return_value={"t.add"}),
     ):
         (message,) = checks.check_tasks_known(None)

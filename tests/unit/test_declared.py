@@ -16,8 +16,14 @@ from beat_store.declared import UnconvertibleEntry, celery_entry_fields, convert
         (crontab(), {"type": "cron", "expression": "* * * * *"}),
         (crontab(minute="*/15"), {"type": "cron", "expression": "*/15 * * * *"}),
         (crontab(minute=0, hour=4), {"type": "cron", "expression": "0 4 * * *"}),
-        (crontab(minute=30, hour="9", day_of_week="mon-fri"), {"type": "cron", "expression": "30 9 * * mon-fri"}),
-        (crontab(minute=0, hour=0, day_of_month="1", month_of_year="1,7"), {"type": "cron", "expression": "0 0 1 1,7 *"}),
+        (
+            crontab(minute=30, hour="9", day_of_week="mon-fri"),
+            {"type": "cron", "expression": "30 9 * * mon-fri"},
+        ),
+        (
+            crontab(minute=0, hour=0, day_of_month="1", month_of_year="1,7"),
+            {"type": "cron", "expression": "0 0 1 1,7 *"},
+        ),
         (timedelta(minutes=5), {"type": "interval", "seconds": 300.0}),
         (30, {"type": "interval", "seconds": 30.0}),
         (2.5, {"type": "interval", "seconds": 2.5}),

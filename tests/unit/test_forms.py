@@ -148,9 +148,7 @@ def test_editor_builds_the_spec(fields: dict[str, str], spec: dict[str, Any]) ->
         "a bad date in a member goes to that member's box",
     ],
 )
-def test_editor_puts_each_error_next_to_its_field(
-    fields: dict[str, str], form: str, field: str, message: str
-) -> None:
+def test_editor_puts_each_error_next_to_its_field(fields: dict[str, str], form: str, field: str, message: str) -> None:
     editor = editor_for(**fields)
 
     valid = editor.is_valid()
@@ -204,9 +202,7 @@ def test_json_text_field(text: str, expected: Any, message: str | None) -> None:
             field.clean(text)
 
 
-def preview_of(
-    spec: dict[str, Any], *, now: datetime, zone: ZoneInfo = PARIS, start_at: datetime | None = None
-) -> Any:
+def preview_of(spec: dict[str, Any], *, now: datetime, zone: ZoneInfo = PARIS, start_at: datetime | None = None) -> Any:
     trigger = build_trigger(spec, timezone=zone, anchor=start_at or now, start_at=start_at)
     return preview_fire_times(trigger, spec, zone=zone, zone_name=str(zone), now=now)
 

@@ -92,9 +92,7 @@ def policy(
     max_instances: int = 1,
     jitter: float | None = None,
 ) -> TimingPolicy:
-    return TimingPolicy(
-        coalesce=coalesce, misfire_grace_time=grace, max_instances=max_instances, jitter=jitter
-    )
+    return TimingPolicy(coalesce=coalesce, misfire_grace_time=grace, max_instances=max_instances, jitter=jitter)
 
 
 def expect_runs(
@@ -165,9 +163,7 @@ PLANNING_TABLE = [
     ),
     # three intervals down
     row("coalesce latest sends one run for four due", LATEST, downtime=3, runs=expect_runs(pending=(3,))),
-    row(
-        "coalesce earliest sends the first of four due", EARLIEST, downtime=3, runs=expect_runs(pending=(0,))
-    ),
+    row("coalesce earliest sends the first of four due", EARLIEST, downtime=3, runs=expect_runs(pending=(0,))),
     row(
         "coalesce all sends four runs when slots allow",
         ALL,
@@ -310,9 +306,7 @@ def test_plan_runs_decides_runs_by_coalesce_grace_and_max_instances(
     ("grace", "expected_deadline"),
     [
         pytest.param(None, None, id="no grace means no start deadline"),
-        pytest.param(
-            30, at(0) + timedelta(seconds=30), id="a 30 s grace puts the deadline 30 s after fire time"
-        ),
+        pytest.param(30, at(0) + timedelta(seconds=30), id="a 30 s grace puts the deadline 30 s after fire time"),
     ],
 )
 def test_plan_runs_without_jitter_sends_at_the_fire_time(grace, expected_deadline):
@@ -466,9 +460,7 @@ def test_jitter_with_a_seeded_rng_stays_below_the_following_fire_time_for_every_
     fire_times = [run.fire_time for run in plan.runs]
     followers = [*fire_times[1:], plan.next_fire_at]
     assert len(plan.runs) == 515
-    assert all(
-        run.fire_time <= run.send_at < following for run, following in zip(plan.runs, followers, strict=True)
-    )
+    assert all(run.fire_time <= run.send_at < following for run, following in zip(plan.runs, followers, strict=True))
     assert len({run.jitter for run in plan.runs}) > 400  # the draws really vary
 
 
@@ -502,9 +494,7 @@ def test_jitter_never_reaches_the_following_fire_time(period_us, jitter, downtim
 @pytest.mark.parametrize(
     ("jitter_fraction", "expected_status", "expected_deadline"),
     [
-        pytest.param(
-            0.5, PENDING, at(0) + timedelta(seconds=50), id="a 20 s jitter pushes the deadline past now"
-        ),
+        pytest.param(0.5, PENDING, at(0) + timedelta(seconds=50), id="a 20 s jitter pushes the deadline past now"),
         pytest.param(0.0, MISSED, at(0) + timedelta(seconds=30), id="without jitter the same run is missed"),
     ],
 )
@@ -605,12 +595,8 @@ class TestCatchUpAfterThreeDaysDownOnAOneSecondInterval:
     [
         pytest.param(3, [0, 1, 2], None, id="exactly the bound is iterated without a span"),
         pytest.param(4, [0, 1, 2, 3], None, id="one past the bound is the latest and nothing is skipped"),
-        pytest.param(
-            5, [0, 1, 2, 4], SkippedSpan(at(3), at(3), 1), id="two past the bound skip exactly one fire time"
-        ),
-        pytest.param(
-            50, [0, 1, 2, 49], SkippedSpan(at(3), at(48), 46), id="many past the bound skip a counted span"
-        ),
+        pytest.param(5, [0, 1, 2, 4], SkippedSpan(at(3), at(3), 1), id="two past the bound skip exactly one fire time"),
+        pytest.param(50, [0, 1, 2, 49], SkippedSpan(at(3), at(48), 46), id="many past the bound skip a counted span"),
     ],
 )
 def test_due_fire_times_around_the_catch_up_bound(due_count, expected_minutes, expected_span):
@@ -630,9 +616,7 @@ def test_catch_up_finds_the_latest_fire_time_when_fire_times_bunch_up_before_now
     after_now = START + timedelta(days=4)
     trigger = ListTrigger([*steady, *burst, after_now])
 
-    due, span, following = due_fire_times(
-        trigger, next_fire_at=START, now=START + timedelta(days=3), max_catch_up=1000
-    )
+    due, span, following = due_fire_times(trigger, next_fire_at=START, now=START + timedelta(days=3), max_catch_up=1000)
 
     assert due == [*steady[:1000], burst[-1]]
     assert span is not None
@@ -742,14 +726,10 @@ def test_plan_manual_run(open_executions, grace, expected_status, expected_reaso
     ("fields", "message"),
     [
         pytest.param({"max_instances": 0}, "max_instances must be an integer >= 1", id="zero max instances"),
-        pytest.param(
-            {"misfire_grace_time": -1}, "misfire_grace_time must be a finite", id="a negative grace"
-        ),
+        pytest.param({"misfire_grace_time": -1}, "misfire_grace_time must be a finite", id="a negative grace"),
         pytest.param({"misfire_grace_time": float("inf")}, "misfire_grace_time", id="an infinite grace"),
         pytest.param({"jitter": -0.5}, "jitter must be a finite number", id="a negative jitter"),
-        pytest.param(
-            {"coalesce": "sometimes"}, "not a valid CoalescePolicy", id="an unknown coalesce policy"
-        ),
+        pytest.param({"coalesce": "sometimes"}, "not a valid CoalescePolicy", id="an unknown coalesce policy"),
     ],
 )
 def test_timing_policy_refuses_impossible_values(fields, message):
@@ -774,9 +754,7 @@ def test_timing_policy_accepts_the_stored_coalesce_string():
             id="a naive now is refused",
         ),
         pytest.param(
-            lambda: due_fire_times(
-                EveryTrigger(START, MINUTE), next_fire_at=START, now=at(1), max_catch_up=0
-            ),
+            lambda: due_fire_times(EveryTrigger(START, MINUTE), next_fire_at=START, now=at(1), max_catch_up=0),
             "max_catch_up must be >= 1",
             id="a zero catch-up bound is refused",
         ),

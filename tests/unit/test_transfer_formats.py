@@ -47,9 +47,7 @@ RECORD = {
         "an explicit format wins over the extension",
     ],
 )
-def test_detect_format_reads_the_extension_unless_told(
-    path: str, explicit: str | None, expected: str
-) -> None:
+def test_detect_format_reads_the_extension_unless_told(path: str, explicit: str | None, expected: str) -> None:
     assert detect_format(path, explicit) == expected
 
 
@@ -180,9 +178,7 @@ def test_ini_syntax_errors_are_reported_as_such() -> None:
 
 
 def _definition(schedule: object, **extra: object) -> str:
-    return json.dumps(
-        {"name": "job", "task": "proj.job", "args": [1], "kwargs": {}, "schedule": schedule, **extra}
-    )
+    return json.dumps({"name": "job", "task": "proj.job", "args": [1], "kwargs": {}, "schedule": schedule, **extra})
 
 
 @pytest.mark.parametrize(

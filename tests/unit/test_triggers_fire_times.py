@@ -536,9 +536,7 @@ def test_fire_times(
 
 
 def test_fire_times_are_in_the_trigger_zone_whatever_the_moment_zone() -> None:
-    trigger = build_trigger(
-        {"type": "cron", "hour": "9"}, timezone="Europe/Paris", anchor=at("UTC", 2024, 1, 1)
-    )
+    trigger = build_trigger({"type": "cron", "hour": "9"}, timezone="Europe/Paris", anchor=at("UTC", 2024, 1, 1))
 
     fire_time = trigger.next_at_or_after(at("America/New_York", 2024, 1, 1))
 
@@ -617,9 +615,7 @@ def test_build_trigger_refuses_bad_moments(field: str, value: datetime, reason: 
 
 def test_build_trigger_refuses_an_unknown_zone() -> None:
     with pytest.raises(InvalidTrigger) as caught:
-        build_trigger(
-            {"type": "interval", "seconds": 1}, timezone="Mars/Olympus", anchor=at("UTC", 2024, 1, 1)
-        )
+        build_trigger({"type": "interval", "seconds": 1}, timezone="Mars/Olympus", anchor=at("UTC", 2024, 1, 1))
 
     assert caught.value.field == "timezone"
 
@@ -673,18 +669,14 @@ def test_next_fire_times_stops_when_the_trigger_runs_out() -> None:
 
 
 def test_next_fire_times_of_count_zero_is_empty() -> None:
-    found = next_fire_times(
-        {"type": "interval", "seconds": 1}, timezone="UTC", after=at("UTC", 2024, 1, 1), count=0
-    )
+    found = next_fire_times({"type": "interval", "seconds": 1}, timezone="UTC", after=at("UTC", 2024, 1, 1), count=0)
 
     assert found == []
 
 
 def test_next_fire_times_refuses_a_negative_count() -> None:
     with pytest.raises(InvalidTrigger) as caught:
-        next_fire_times(
-            {"type": "interval", "seconds": 1}, timezone="UTC", after=at("UTC", 2024, 1, 1), count=-1
-        )
+        next_fire_times({"type": "interval", "seconds": 1}, timezone="UTC", after=at("UTC", 2024, 1, 1), count=-1)
 
     assert caught.value.field == "count"
 

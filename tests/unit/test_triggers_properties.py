@@ -36,9 +36,7 @@ KNOWN_FIELDS = [
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=12,
 )
 near_valid_specs = st.builds(
@@ -134,9 +132,7 @@ def test_a_normalised_spec_normalises_to_itself(spec: dict[str, Any]) -> None:
 
 @quick
 @given(spec=valid_specs, zone=st.sampled_from(ZONE_NAMES), anchor=moments, moment=moments)
-def test_fire_times_strictly_increase(
-    spec: dict[str, Any], zone: str, anchor: datetime, moment: datetime
-) -> None:
+def test_fire_times_strictly_increase(spec: dict[str, Any], zone: str, anchor: datetime, moment: datetime) -> None:
     trigger = build_trigger(spec, timezone=zone, anchor=anchor)
     fire_times: list[datetime] = []
 

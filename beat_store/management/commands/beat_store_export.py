@@ -20,9 +20,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("names", nargs="*", metavar="NAME", help="Schedules to export (default: all).")
-        parser.add_argument(
-            "--format", choices=("json", "yaml"), help="Default: from --output's extension, else json."
-        )
+        parser.add_argument("--format", choices=("json", "yaml"), help="Default: from --output's extension, else json.")
         parser.add_argument("--output", metavar="FILE", help="Write to FILE instead of standard output.")
 
     def handle(self, *args: Any, **options: Any) -> None:

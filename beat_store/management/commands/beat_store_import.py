@@ -60,9 +60,7 @@ Sources: {", ".join(SOURCES)}."""
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", nargs="?", metavar="FILE", help="A json, yaml or ini file of schedules.")
-        parser.add_argument(
-            "--format", choices=formats.FORMATS, help="The FILE's format (default: its extension)."
-        )
+        parser.add_argument("--format", choices=formats.FORMATS, help="The FILE's format (default: its extension).")
         parser.add_argument("--from", dest="source", choices=SOURCES, help="Import from another scheduler.")
         parser.add_argument(
             "--redis-url", help="redbeat's Redis (default: CELERY_REDBEAT_REDIS_URL, else the broker URL)."
@@ -89,9 +87,7 @@ Sources: {", ".join(SOURCES)}."""
         )
         self._finish(report, options)
 
-    def _read_source(
-        self, options: dict[str, Any]
-    ) -> tuple[list[ScheduleDraft], list[Unsupported], list[Unsupported]]:
+    def _read_source(self, options: dict[str, Any]) -> tuple[list[ScheduleDraft], list[Unsupported], list[Unsupported]]:
         if options["source"] and options["file"]:
             raise CommandError("give either FILE or --from, not both")
         if options["source"] == "django-celery-beat":
@@ -101,13 +97,9 @@ Sources: {", ".join(SOURCES)}."""
         if options["source"] == "redbeat":
             from beat_store.transfer.redbeat import read_redbeat
 
-            return _source_call(
-                read_redbeat, redis_url=options["redis_url"], key_prefix=options["key_prefix"]
-            )
+            return _source_call(read_redbeat, redis_url=options["redis_url"], key_prefix=options["key_prefix"])
         if not options["file"]:
-            raise CommandError(
-                "name a FILE to import, or a scheduler with --from (django-celery-beat, redbeat)"
-            )
+            raise CommandError("name a FILE to import, or a scheduler with --from (django-celery-beat, redbeat)")
         return self._read_file(options["file"], options["format"]), [], []
 
     def _read_file(self, path: str, fmt: str | None) -> list[ScheduleDraft]:
@@ -126,9 +118,7 @@ Sources: {", ".join(SOURCES)}."""
         for line in report.lines():
             self.stdout.write(line)
         if report.errors:
-            raise CommandError(
-                f"{len(report.errors)} schedule(s) could not be imported; nothing was written."
-            )
+            raise CommandError(f"{len(report.errors)} schedule(s) could not be imported; nothing was written.")
         if report.unsupported and not options["skip_unsupported"]:
             raise CommandError(
                 f"{len(report.unsupported)} entr(y/ies) cannot be imported exactly; nothing was written. "
@@ -143,9 +133,7 @@ Sources: {", ".join(SOURCES)}."""
             )
 
 
-def _source_call(
-    reader: Any, **kwargs: Any
-) -> tuple[list[ScheduleDraft], list[Unsupported], list[Unsupported]]:
+def _source_call(reader: Any, **kwargs: Any) -> tuple[list[ScheduleDraft], list[Unsupported], list[Unsupported]]:
     from beat_store.transfer.sources import SourceUnavailable
 
     try:

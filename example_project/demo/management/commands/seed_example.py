@@ -12,9 +12,19 @@ from django.utils import timezone
 from beat_store import add_schedule
 
 EXAMPLES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
-    ("every-10-seconds", "demo.tasks.quick", {"type": "interval", "seconds": 10}, {"kwargs": {"label": "interval"}}),
+    (
+        "every-10-seconds",
+        "demo.tasks.quick",
+        {"type": "interval", "seconds": 10},
+        {"kwargs": {"label": "interval"}},
+    ),
     ("every-minute-cron", "demo.tasks.quick", {"type": "cron", "expression": "* * * * *"}, {}),
-    ("slow-every-20-seconds", "demo.tasks.slow", {"type": "interval", "seconds": 20}, {"kwargs": {"seconds": 30}, "max_instances": 1}),
+    (
+        "slow-every-20-seconds",
+        "demo.tasks.slow",
+        {"type": "interval", "seconds": 20},
+        {"kwargs": {"seconds": 30}, "max_instances": 1},
+    ),
     ("failing-every-30-seconds", "demo.tasks.failing", {"type": "interval", "seconds": 30}, {}),
     ("flaky-every-minute", "demo.tasks.flaky", {"type": "cron", "second": "30"}, {"jitter": 5}),
     (

@@ -1,0 +1,3 @@
+"""Benchmarks of beat_store against django-celery-beat and celery-redbeat (issue 4). Not a test suite."""
+
+from __future__ import annotations
