@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
+from beat_store.compat import check_constraint
 from beat_store.enums import CoalescePolicy, ExecutionStatus, ScheduleSource, TriggerKind
 from beat_store.exceptions import InvalidTrigger
 
@@ -136,22 +137,16 @@ class Schedule(models.Model):
             ),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(trigger_kind__in=TriggerKind.values), name="beat_store_schedule_trigger_kind"
-            ),
-            models.CheckConstraint(
-                condition=Q(coalesce__in=CoalescePolicy.values), name="beat_store_schedule_coalesce"
-            ),
-            models.CheckConstraint(condition=Q(max_instances__gte=1), name="beat_store_schedule_max_instances"),
-            models.CheckConstraint(
-                condition=Q(misfire_grace_time__isnull=True) | Q(misfire_grace_time__gte=0),
+            check_constraint(Q(trigger_kind__in=TriggerKind.values), name="beat_store_schedule_trigger_kind"),
+            check_constraint(Q(coalesce__in=CoalescePolicy.values), name="beat_store_schedule_coalesce"),
+            check_constraint(Q(max_instances__gte=1), name="beat_store_schedule_max_instances"),
+            check_constraint(
+                Q(misfire_grace_time__isnull=True) | Q(misfire_grace_time__gte=0),
                 name="beat_store_schedule_misfire_grace_time",
             ),
-            models.CheckConstraint(
-                condition=Q(jitter__isnull=True) | Q(jitter__gte=0), name="beat_store_schedule_jitter"
-            ),
-            models.CheckConstraint(
-                condition=Q(start_at__isnull=True) | Q(end_at__isnull=True) | Q(end_at__gte=models.F("start_at")),
+            check_constraint(Q(jitter__isnull=True) | Q(jitter__gte=0), name="beat_store_schedule_jitter"),
+            check_constraint(
+                Q(start_at__isnull=True) | Q(end_at__isnull=True) | Q(end_at__gte=models.F("start_at")),
                 name="beat_store_schedule_bounds",
             ),
         ]
@@ -291,7 +286,7 @@ class Execution(models.Model):
                 condition=Q(manual=False),
                 name="beat_store_one_execution_per_fire_time",
             ),
-            models.CheckConstraint(condition=Q(status__in=ExecutionStatus.values), name="beat_store_execution_status"),
+            check_constraint(Q(status__in=ExecutionStatus.values), name="beat_store_execution_status"),
         ]
 
     def __str__(self) -> str:

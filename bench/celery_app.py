@@ -6,10 +6,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
-import django
 from celery import Celery
-
-django.setup()
 
 app = Celery("bench")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -6,6 +6,7 @@ import django.utils.timezone
 from django.db import migrations, models
 
 import beat_store.models
+from beat_store.compat import check_constraint
 
 
 class Migration(migrations.Migration):
@@ -212,8 +213,8 @@ class Migration(migrations.Migration):
                     ),
                 ],
                 "constraints": [
-                    models.CheckConstraint(
-                        condition=models.Q(
+                    check_constraint(
+                        models.Q(
                             (
                                 "trigger_kind__in",
                                 ["date", "interval", "cron", "calendarinterval", "or", "and"],
@@ -221,28 +222,28 @@ class Migration(migrations.Migration):
                         ),
                         name="beat_store_schedule_trigger_kind",
                     ),
-                    models.CheckConstraint(
-                        condition=models.Q(("coalesce__in", ["latest", "earliest", "all"])),
+                    check_constraint(
+                        models.Q(("coalesce__in", ["latest", "earliest", "all"])),
                         name="beat_store_schedule_coalesce",
                     ),
-                    models.CheckConstraint(
-                        condition=models.Q(("max_instances__gte", 1)),
+                    check_constraint(
+                        models.Q(("max_instances__gte", 1)),
                         name="beat_store_schedule_max_instances",
                     ),
-                    models.CheckConstraint(
-                        condition=models.Q(
+                    check_constraint(
+                        models.Q(
                             ("misfire_grace_time__isnull", True),
                             ("misfire_grace_time__gte", 0),
                             _connector="OR",
                         ),
                         name="beat_store_schedule_misfire_grace_time",
                     ),
-                    models.CheckConstraint(
-                        condition=models.Q(("jitter__isnull", True), ("jitter__gte", 0), _connector="OR"),
+                    check_constraint(
+                        models.Q(("jitter__isnull", True), ("jitter__gte", 0), _connector="OR"),
                         name="beat_store_schedule_jitter",
                     ),
-                    models.CheckConstraint(
-                        condition=models.Q(
+                    check_constraint(
+                        models.Q(
                             ("start_at__isnull", True),
                             ("end_at__isnull", True),
                             ("end_at__gte", models.F("start_at")),
@@ -348,8 +349,8 @@ class Migration(migrations.Migration):
                         fields=("schedule", "fire_time"),
                         name="beat_store_one_execution_per_fire_time",
                     ),
-                    models.CheckConstraint(
-                        condition=models.Q(
+                    check_constraint(
+                        models.Q(
                             (
                                 "status__in",
                                 [

@@ -12,10 +12,11 @@ import signal
 import socket
 import subprocess
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 
@@ -23,6 +24,8 @@ from tests.integration.processes import wait_until
 
 #: kombu's Redis transport keeps priorities above 0 in sibling lists named ``<queue>\x06\x16<priority>``.
 PRIORITY_SEPARATOR = "\x06\x16"
+
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -33,13 +36,15 @@ class BrokerMessage:
     task: str
     schedule_name: str
     fire_time: datetime
+    #: Celery's ``origin`` header, ``gen<pid>@<host>``: which process published the message.
+    origin: str
 
     @property
     def run_key(self) -> tuple[str, datetime]:
         return (self.schedule_name, self.fire_time)
 
 
-def decode_message(raw: bytes) -> BrokerMessage:
+def decode_message(raw: bytes | str) -> BrokerMessage:
     """A kombu message from a Redis list (JSON envelope, Celery protocol 2 headers) as a ``BrokerMessage``."""
     envelope = json.loads(raw)
     message_headers = envelope["headers"]
@@ -48,6 +53,7 @@ def decode_message(raw: bytes) -> BrokerMessage:
         task=message_headers["task"],
         schedule_name=message_headers["beat_store_schedule"],
         fire_time=datetime.fromisoformat(message_headers["beat_store_fire_time"]),
+        origin=message_headers.get("origin") or "",
     )
 
 
@@ -61,7 +67,12 @@ def read_messages(redis_url: str, queue: str = "celery") -> list[BrokerMessage]:
         client.close()
 
 
-def repeated(keys: Iterable[object]) -> dict[object, int]:
+def published_by(messages: Iterable[BrokerMessage], pid: int) -> list[BrokerMessage]:
+    """The messages the process ``pid`` published (Celery stamps ``gen<pid>@<host>`` as their origin)."""
+    return [message for message in messages if message.origin.startswith(f"gen{pid}@")]
+
+
+def repeated(keys: Iterable[K]) -> dict[K, int]:
     """The keys seen more than once, with how many times."""
     return {key: count for key, count in Counter(keys).items() if count > 1}
 

@@ -30,6 +30,23 @@ def wait_until(probe: Callable[[], T], *, timeout: float, interval: float = 0.2,
         time.sleep(interval)
 
 
+def subprocess_environment(*, broker_url: str | None = None) -> dict[str, str]:
+    """Environment for a child process (beat, worker, manage.py) that uses this test's database."""
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    env["PYTHONPATH"] = str(ROOT)
+    if broker_url is not None:
+        env["BEAT_STORE_BROKER_URL"] = broker_url
+    name = str(connection.settings_dict["NAME"])
+    if connection.vendor == "sqlite":
+        env["BEAT_STORE_DATABASE"] = "sqlite"
+        env["BEAT_STORE_SQLITE_PATH"] = name
+    else:
+        env["BEAT_STORE_DATABASE"] = "postgres"
+        env["BEAT_STORE_PG_NAME"] = name
+    return env
+
+
 @dataclass
 class CeleryProcesses:
     """Starts beat and worker processes; every one is stopped at teardown, and their logs kept for failures."""
@@ -39,18 +56,7 @@ class CeleryProcesses:
     running: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-        env["BEAT_STORE_BROKER_URL"] = self.broker_url
-        env["PYTHONPATH"] = str(ROOT)
-        name = str(connection.settings_dict["NAME"])
-        if connection.vendor == "sqlite":
-            env["BEAT_STORE_DATABASE"] = "sqlite"
-            env["BEAT_STORE_SQLITE_PATH"] = name
-        else:
-            env["BEAT_STORE_DATABASE"] = "postgres"
-            env["BEAT_STORE_PG_NAME"] = name
-        return env
+        return subprocess_environment(broker_url=self.broker_url)
 
     def start(self, label: str, *celery_args: str) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{label}.log").open("ab")

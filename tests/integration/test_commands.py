@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -19,6 +18,7 @@ from beat_store.health import record_beat_heartbeat
 from beat_store.models import BeatHeartbeat, Execution, Schedule
 from beat_store.transfer.exporting import RECORD_FIELDS
 from tests import celery_app  # noqa: F401  (makes the memory-broker test app current)
+from tests.integration.processes import subprocess_environment
 
 pytestmark = pytest.mark.django_db
 
@@ -203,11 +203,7 @@ def test_check_fails_on_a_silent_beat_failed_runs_and_overdue_schedules(schedule
 
 @pytest.mark.django_db(transaction=True)
 def test_unknown_schedule_name_exits_with_status_one_from_the_shell() -> None:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "BEAT_STORE_SQLITE_PATH": os.environ.get("BEAT_STORE_SQLITE_TEST_PATH", "/tmp/ops-test.sqlite3"),
-    }
+    env = subprocess_environment()
     result = subprocess.run(
         [sys.executable, "-m", "django", "beat_store_pause", "no-such-schedule"],
         capture_output=True,

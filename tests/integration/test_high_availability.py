@@ -5,24 +5,30 @@ next to the execution rows: one (schedule, fire time) must give one execution an
 
 from __future__ import annotations
 
+import functools
+import itertools
 import signal
+import subprocess
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from beat_store import add_schedule, next_fire_times
 from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.models import Execution, Schedule
-from tests.integration.broker import BrokerMessage, PrivateRedis, read_messages, repeated
+from tests.integration.broker import BrokerMessage, PrivateRedis, published_by, read_messages, repeated
 from tests.integration.processes import CeleryProcesses, wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
 
 EVERY_SECOND = {"type": "interval", "seconds": 1}
+#: No worker runs, so every sent run stays open: without room for all of them max instances would skip runs.
+NO_WORKER_MAX_INSTANCES = 1000
 SENT_LINE = "Sent run of "
 READY_LINE = "beat_store: synced"
 
@@ -33,13 +39,20 @@ only_on_postgresql = pytest.mark.skipif(
 
 
 def start_beats(processes: CeleryProcesses, count: int) -> list[str]:
-    """Start ``count`` beats and wait until each has synced its declared schedules, i.e. is ticking."""
+    """Start ``count`` beats one after the other, each once the previous one has synced its declared schedules.
+
+    One after the other: beats started at the same instant race to sync the declared schedules, which
+    ``test_beats_started_at_the_same_instant_all_survive_the_sync_of_declared_schedules`` covers on its own.
+    """
     labels = [f"beat-{number}" for number in range(1, count + 1)]
     for label in labels:
         processes.start_beat(label)
-    for label in labels:
-        wait_until(lambda: READY_LINE in beat_log(processes, label), timeout=30, message=f"{label} to start")
+        wait_until(functools.partial(has_started, processes, label), timeout=30, message=f"{label} to start")
     return labels
+
+
+def has_started(processes: CeleryProcesses, label: str) -> bool:
+    return READY_LINE in beat_log(processes, label)
 
 
 def beat_log(processes: CeleryProcesses, label: str) -> str:
@@ -47,7 +60,7 @@ def beat_log(processes: CeleryProcesses, label: str) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-def process_of(processes: CeleryProcesses, label: str):  # noqa: ANN201 - a Popen, typed in processes.py
+def process_of(processes: CeleryProcesses, label: str) -> subprocess.Popen[bytes]:
     return next(process for name, process in processes.running if name == label)
 
 
@@ -60,9 +73,32 @@ def execution_keys(names: Sequence[str] | None = None) -> list[tuple[str, dateti
     return list(executions.values_list("schedule_name", "fire_time"))
 
 
+def sent_runs(name: str) -> QuerySet[Execution]:
+    return Execution.objects.filter(schedule_name=name, status=ExecutionStatus.SENT)
+
+
+def sent_runs_of(names: Sequence[str]) -> QuerySet[Execution]:
+    return Execution.objects.filter(schedule_name__in=names, status=ExecutionStatus.SENT)
+
+
+def statuses_of(names: Sequence[str]) -> set[str]:
+    return set(Execution.objects.filter(schedule_name__in=names).values_list("status", flat=True))
+
+
+def wait_for_run_sent_after(name: str, moment: datetime, *, timeout: float, message: str) -> Execution:
+    """The first sent run of ``name`` whose fire time is after ``moment``, once there is one."""
+    found = wait_until(
+        lambda: sent_runs(name).filter(fire_time__gt=moment).order_by("fire_time").first(),
+        timeout=timeout,
+        message=message,
+    )
+    assert found is not None
+    return found
+
+
 def describe_repeats(messages: Sequence[BrokerMessage]) -> str:
     repeats = repeated(message.run_key for message in messages)
-    shown = ", ".join(f"{name}@{fire.isoformat()} x{count}" for (name, fire), count in list(repeats.items())[:5])  # type: ignore[misc]
+    shown = ", ".join(f"{name}@{fire.isoformat()} x{count}" for (name, fire), count in list(repeats.items())[:5])
     return f"{len(repeats)} run(s) published more than once ({sum(repeats.values()) - len(repeats)} extra): {shown}"
 
 
@@ -77,7 +113,8 @@ def assert_one_message_per_sent_execution(messages: Sequence[BrokerMessage], nam
 
 def assert_every_second_without_gap(fire_times: Sequence[datetime]) -> None:
     assert len(fire_times) == len(set(fire_times)), "a fire time was recorded twice"
-    gaps = [(earlier, later) for earlier, later in zip(fire_times, fire_times[1:]) if later - earlier != timedelta(seconds=1)]
+    one_second = timedelta(seconds=1)
+    gaps = [(earlier, later) for earlier, later in itertools.pairwise(fire_times) if later - earlier != one_second]
     assert gaps == [], f"fire times lost between: {gaps}"
 
 
@@ -90,14 +127,25 @@ def test_several_beats_send_each_fire_time_of_fifty_schedules_once(
     end_at = start_at + timedelta(seconds=5)
     names = [f"shared-{number:02d}" for number in range(50)]
     for name in names:
-        add_schedule(name, "tests.add", EVERY_SECOND, args=[1, 1], coalesce="all", start_at=start_at, end_at=end_at)
+        add_schedule(
+            name,
+            "tests.add",
+            EVERY_SECOND,
+            args=[1, 1],
+            coalesce="all",
+            start_at=start_at,
+            end_at=end_at,
+            max_instances=NO_WORKER_MAX_INSTANCES,
+        )
     expected_fire_times = next_fire_times(
         EVERY_SECOND, start_at=start_at, end_at=end_at, after=start_at - timedelta(seconds=1), count=20
     )
 
     wait_until(
-        lambda: not Schedule.objects.filter(name__in=names, finished_at__isnull=True).exists()
-        and not Execution.objects.filter(schedule_name__in=names, status=ExecutionStatus.PENDING).exists(),
+        lambda: (
+            not Schedule.objects.filter(name__in=names, finished_at__isnull=True).exists()
+            and not Execution.objects.filter(schedule_name__in=names, status=ExecutionStatus.PENDING).exists()
+        ),
         timeout=40,
         message="every schedule to finish and every run to be sent",
     )
@@ -110,7 +158,7 @@ def test_several_beats_send_each_fire_time_of_fifty_schedules_once(
     for name in names:
         fire_times = sorted(Execution.objects.filter(schedule_name=name).values_list("fire_time", flat=True))
         assert fire_times == expected_fire_times, name
-    assert set(Execution.objects.filter(schedule_name__in=names).values_list("status", flat=True)) == {"sent"}
+    assert statuses_of(names) == {ExecutionStatus.SENT}
     assert len(messages) == len(names) * len(expected_fire_times)
     assert_one_message_per_sent_execution(messages, names)
     sends_per_beat = {label: beat_log(celery_processes, label).count(SENT_LINE) for label in labels}
@@ -141,33 +189,43 @@ def test_beat_killed_mid_herd_leaves_every_run_to_the_survivor_sent_exactly_once
     names = [schedule.name for schedule in herd]
 
     victim = wait_until(
-        lambda: next((label for label in labels if SENT_LINE in beat_log(celery_processes, label)), None),
+        lambda: next((label for label in labels if beat_log(celery_processes, label).count(SENT_LINE) >= 250), None),
         timeout=30,
         interval=0.01,
-        message="a beat to start sending the herd",
+        message="a beat to be well into sending the herd",
     )
+    assert victim is not None
+    victim_pid = process_of(celery_processes, victim).pid
     celery_processes.stop(process_of(celery_processes, victim), signal.SIGKILL)
-    killed_at = timezone.now()
-    published_by_victim = beat_log(celery_processes, victim).count(SENT_LINE)
+    orphaned = set(
+        Execution.objects.filter(status=ExecutionStatus.PENDING, lease_owner__contains=f":{victim_pid}:").values_list(
+            "task_id", flat=True
+        )
+    )
+    logged_by_victim = beat_log(celery_processes, victim).count(SENT_LINE)
     survivor = next(label for label in labels if label != victim)
     wait_until(
-        lambda: Execution.objects.filter(schedule_name__in=names, status=ExecutionStatus.SENT).count() == len(names),
+        lambda: sent_runs_of(names).count() == len(names),
         timeout=40,
         message="the survivor to send every run of the herd",
     )
     survivor_alive = process_of(celery_processes, survivor).poll() is None
     celery_processes.stop_all()
     messages = read_messages(redis_url)
-    resent = repeated(message.task_id for message in messages)
+    from_victim = published_by(messages, victim_pid)
+    from_survivor = published_by(messages, process_of(celery_processes, survivor).pid)
     print(
-        f"{victim} killed at {killed_at.isoformat()} after logging {published_by_victim} sends; "
-        f"{survivor} logged {beat_log(celery_processes, survivor).count(SENT_LINE)}; "
-        f"{len(messages)} messages on the broker, {len(resent)} task ids published twice"
+        f"{victim} SIGKILLed after logging {logged_by_victim} sends, {len(from_victim)} of which reached the broker; "
+        f"it left {len(orphaned)} runs leased and pending; {survivor} published {len(from_survivor)}; "
+        f"{len(messages)} messages in all, {describe_repeats(messages)}"
     )
 
     assert survivor_alive
+    assert orphaned, "the victim was killed with no run of its own in flight: the kill did not test a takeover"
+    assert orphaned <= {message.task_id for message in from_survivor}
+    assert len(from_victim) + len(from_survivor) == len(messages)
     assert sorted(execution_keys(names)) == sorted((name, fire_at) for name in names)
-    assert set(Execution.objects.filter(schedule_name__in=names).values_list("status", flat=True)) == {"sent"}
+    assert statuses_of(names) == {ExecutionStatus.SENT}
     assert {message.run_key for message in messages} == {(name, fire_at) for name in names}
     assert_one_message_per_sent_execution(messages, names)
     assert len(messages) == len(names)
@@ -177,11 +235,18 @@ def test_runs_decided_while_redis_is_down_wait_pending_and_go_out_when_it_return
     celery_processes_on_private_redis: CeleryProcesses, private_redis: PrivateRedis
 ) -> None:
     processes = celery_processes_on_private_redis
-    add_schedule("through-redis-outage", "tests.add", EVERY_SECOND, args=[1, 1], coalesce="all")
+    add_schedule(
+        "through-redis-outage",
+        "tests.add",
+        EVERY_SECOND,
+        args=[1, 1],
+        coalesce="all",
+        max_instances=NO_WORKER_MAX_INSTANCES,
+    )
     (label,) = start_beats(processes, 1)
     beat = process_of(processes, label)
     wait_until(
-        lambda: Execution.objects.filter(schedule_name="through-redis-outage", status=ExecutionStatus.SENT).count() >= 2,
+        lambda: sent_runs("through-redis-outage").count() >= 2,
         timeout=30,
         message="two runs sent before the outage",
     )
@@ -189,28 +254,34 @@ def test_runs_decided_while_redis_is_down_wait_pending_and_go_out_when_it_return
     private_redis.kill()
     killed_at = timezone.now()
     waiting = wait_until(
-        lambda: Execution.objects.filter(
-            schedule_name="through-redis-outage", fire_time__gt=killed_at, status=ExecutionStatus.PENDING
-        ).count()
-        >= 3,
+        lambda: (
+            Execution.objects.filter(
+                schedule_name="through-redis-outage", fire_time__gt=killed_at, status=ExecutionStatus.PENDING
+            ).count()
+            >= 3
+        ),
         timeout=10,
         message="runs decided during the outage to wait as pending",
     )
     time.sleep(max(0.0, 5 - (timezone.now() - killed_at).total_seconds()))  # keep Redis down ~5 s in all
     survived_outage = beat.poll() is None
+    restarting_at = timezone.now()
     private_redis.start()
     restarted_at = timezone.now()
-    after_return = wait_until(
-        lambda: Execution.objects.filter(
-            schedule_name="through-redis-outage", fire_time__gt=restarted_at + timedelta(seconds=2), status=ExecutionStatus.SENT
-        ).first(),
+    after_return = wait_for_run_sent_after(
+        "through-redis-outage",
+        restarted_at + timedelta(seconds=2),
         timeout=30,
         message="beat to send again after Redis returned",
     )
     wait_until(
-        lambda: not Execution.objects.filter(
-            schedule_name="through-redis-outage", fire_time__lte=after_return.fire_time, status=ExecutionStatus.PENDING
-        ).exists(),
+        lambda: (
+            not Execution.objects.filter(
+                schedule_name="through-redis-outage",
+                fire_time__lte=after_return.fire_time,
+                status=ExecutionStatus.PENDING,
+            ).exists()
+        ),
         timeout=15,
         message="every run decided in the outage to be sent",
     )
@@ -220,21 +291,21 @@ def test_runs_decided_while_redis_is_down_wait_pending_and_go_out_when_it_return
     log = beat_log(processes, label)
 
     assert waiting
-    assert survived_outage and still_alive
+    assert survived_outage
+    assert still_alive
     assert "Broker refused" in log
     checked = Execution.objects.filter(schedule_name="through-redis-outage", fire_time__lte=after_return.fire_time)
     assert_every_second_without_gap(sorted(checked.values_list("fire_time", flat=True)))
-    assert set(checked.values_list("status", flat=True)) == {"sent"}
-    in_outage = checked.filter(fire_time__gt=killed_at, fire_time__lt=restarted_at)
+    assert set(checked.values_list("status", flat=True)) == {ExecutionStatus.SENT}
+    in_outage = checked.filter(fire_time__gt=killed_at, fire_time__lt=restarting_at)
     assert in_outage.count() >= 4
-    assert all(sent_at >= restarted_at for sent_at in in_outage.values_list("sent_at", flat=True))
-    # The restarted server kept nothing (no persistence): what it holds is what beat published after it returned.
+    assert not in_outage.filter(sent_at__lt=restarting_at).exists()
+    # The restarted server kept nothing (no persistence): it holds only what beat published after it returned,
+    # which must include every run decided in the outage, once.
     assert repeated(message.run_key for message in messages) == {}, describe_repeats(messages)
     on_broker = {message.fire_time for message in messages}
     assert set(in_outage.values_list("fire_time", flat=True)) <= on_broker
-    assert on_broker == set(checked.filter(sent_at__gte=restarted_at).values_list("fire_time", flat=True)) | {
-        message.fire_time for message in messages if message.fire_time > after_return.fire_time
-    }
+    assert on_broker <= set(sent_runs("through-redis-outage").values_list("fire_time", flat=True))
 
 
 @only_on_postgresql
@@ -245,11 +316,18 @@ def test_beat_reconnects_after_its_postgresql_connections_are_terminated_and_los
     # A connection cut between publishing and marking sent leaves the runs leased: a short lease keeps the
     # re-send (which this test would then report as a duplicate) within the test's time.
     monkeypatch.setenv("BEAT_STORE_LEASE_SECONDS", "3")
-    add_schedule("through-db-outage", "tests.add", EVERY_SECOND, args=[1, 1], coalesce="all")
+    add_schedule(
+        "through-db-outage",
+        "tests.add",
+        EVERY_SECOND,
+        args=[1, 1],
+        coalesce="all",
+        max_instances=NO_WORKER_MAX_INSTANCES,
+    )
     (label,) = start_beats(celery_processes, 1)
     beat = process_of(celery_processes, label)
     wait_until(
-        lambda: Execution.objects.filter(schedule_name="through-db-outage", status=ExecutionStatus.SENT).count() >= 2,
+        lambda: sent_runs("through-db-outage").count() >= 2,
         timeout=30,
         message="two runs sent before the connections are cut",
     )
@@ -259,10 +337,9 @@ def test_beat_reconnects_after_its_postgresql_connections_are_terminated_and_los
         terminated += terminate_other_backends()
         time.sleep(0.7)
     last_cut_at = timezone.now()
-    after_cuts = wait_until(
-        lambda: Execution.objects.filter(
-            schedule_name="through-db-outage", fire_time__gt=last_cut_at + timedelta(seconds=2), status=ExecutionStatus.SENT
-        ).first(),
+    after_cuts = wait_for_run_sent_after(
+        "through-db-outage",
+        last_cut_at + timedelta(seconds=2),
         timeout=40,
         message="beat to fire again after its connections were terminated",
     )
@@ -276,7 +353,7 @@ def test_beat_reconnects_after_its_postgresql_connections_are_terminated_and_los
     assert "database error" in log
     checked = Execution.objects.filter(schedule_name="through-db-outage", fire_time__lte=after_cuts.fire_time)
     assert_every_second_without_gap(sorted(checked.values_list("fire_time", flat=True)))
-    assert set(checked.values_list("status", flat=True)) == {"sent"}
+    assert set(checked.values_list("status", flat=True)) == {ExecutionStatus.SENT}
     assert repeated(message.run_key for message in messages) == {}, describe_repeats(messages)
     assert set(checked.values_list("fire_time", flat=True)) <= {message.fire_time for message in messages}
 

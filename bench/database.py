@@ -1,0 +1,42 @@
+"""Create, migrate and drop the benchmark's own PostgreSQL database (never a shared one)."""
+
+from __future__ import annotations
+
+import psycopg
+from django.conf import settings
+from psycopg import sql
+
+
+def _admin_connection() -> psycopg.Connection[tuple[object, ...]]:
+    db = settings.DATABASES["default"]
+    return psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname="postgres", autocommit=True
+    )
+
+
+def _name() -> str:
+    name = str(settings.DATABASES["default"]["NAME"])
+    if not name.startswith("bench_"):
+        raise SystemExit(f"refusing to manage database {name!r}: the benchmark only owns names starting with 'bench_'")
+    return name
+
+
+def create_database() -> None:
+    """Create the database when missing, then apply every migration."""
+    from django.core.management import call_command
+
+    name = _name()
+    with _admin_connection() as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def drop_database() -> None:
+    from django.db import connections
+
+    connections.close_all()
+    name = _name()
+    with _admin_connection() as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

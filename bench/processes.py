@@ -1,0 +1,69 @@
+"""Real ``celery beat`` processes of one scheduler: start, measure (RSS, CPU) and stop them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCHEDULERS = {
+    "beat_store": "beat_store.Scheduler",
+    "dcb": "django_celery_beat.schedulers:DatabaseScheduler",
+    "redbeat": "redbeat.RedBeatScheduler",
+}
+
+
+def start_beats(kind: str, count: int, *, log_dir: Path, tag: str) -> list[subprocess.Popen[bytes]]:
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings", PYTHONPATH=str(ROOT))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    beats = []
+    for number in range(count):
+        log = (log_dir / f"{tag}-beat{number}.log").open("wb")
+        command = [
+            sys.executable, "-m", "celery", "-A", "bench.celery_app", "beat",
+            "-S", SCHEDULERS[kind], "--loglevel=WARNING",
+            # Only Celery's default PersistentScheduler uses this file; keep it out of the tree anyway.
+            f"--schedule=/tmp/bench-{tag}-beat{number}",
+        ]
+        beats.append(
+            subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        )
+    return beats
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """The kernel's high-water mark of the process's resident set (VmHWM), in MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except FileNotFoundError:
+        return None
+    return None
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def stop_beats(beats: list[subprocess.Popen[bytes]], *, grace: float = 10.0) -> None:
+    """SIGTERM each beat's own process group, then SIGKILL what is left after ``grace`` seconds."""
+    for beat in beats:
+        if beat.poll() is None:
+            os.killpg(beat.pid, signal.SIGTERM)
+    for beat in beats:
+        try:
+            beat.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(beat.pid, signal.SIGKILL)
+            beat.wait(timeout=5)

@@ -1,0 +1,71 @@
+"""Markdown table of the runs saved in bench/results/: one row per scheduler and N, "not run" where missing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+LABELS = {"beat_store": "beat_store", "dcb": "django-celery-beat", "redbeat": "celery-redbeat"}
+HEADER = (
+    "| scheduler | N | start-up (s) | peak RSS (MiB) | idle CPU (s/min) | herd 50 % / 99 % / 100 % (s) "
+    "| edit (s) | 1 beat: dup / miss | 3 beats: dup / miss | 3 beats: herd 100 % (s) |"
+)
+
+
+def _seconds(value: Any) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _herd(result: dict[str, Any]) -> str:
+    herd = result.get("herd_s") or {}
+    parts = [_seconds(herd.get(mark)) for mark in ("p50", "p99", "p100")]
+    text = " / ".join(parts)
+    if herd.get("p100") is None:
+        text += f" ({result.get('herd_count_at_end', 0):,} of {result['n']:,} in the window)"
+    return text
+
+
+def _dup_miss(result: dict[str, Any] | None) -> str:
+    if result is None:
+        return "not run"
+    tally = result["tally"]
+    text = f"{tally['duplicates']} / {tally['misses']}"
+    if tally.get("duplicate_runs"):
+        text += f" ({tally['duplicate_runs']} repeated runs)"
+    return text
+
+
+def _edit(result: dict[str, Any]) -> str:
+    if not result.get("edit_made"):
+        return "not measured"
+    return _seconds(result.get("edit_s")) if result.get("edit_s") is not None else "not seen in run"
+
+
+def _row(kind: str, n: int, one: dict[str, Any] | None, three: dict[str, Any] | None) -> str:
+    if one is None:
+        cells = ["not run"] * 5
+    else:
+        cells = [
+            _seconds(one.get("startup_s")),
+            f"{max(v for v in one['peak_rss_mib'] if v is not None):.0f}",
+            _seconds(sum(one["idle_cpu_s_per_min"])) if one.get("idle_cpu_s_per_min") else "—",
+            _herd(one),
+            _edit(one),
+        ]
+    cells.append(_dup_miss(one))
+    cells.append(_dup_miss(three))
+    cells.append(_seconds((three.get("herd_s") or {}).get("p100")) if three else "not run")
+    return f"| {LABELS.get(kind, kind)} | {n:,} | " + " | ".join(cells) + " |"
+
+
+def print_table(paths: list[Path]) -> None:
+    runs: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for path in paths:
+        result = json.loads(path.read_text())
+        runs[(result["scheduler"], result["n"], result["beats"])] = result
+    keys = sorted({(kind, n) for kind, n, _ in runs}, key=lambda key: (key[1], list(LABELS).index(key[0])))
+    print(HEADER)
+    print("|" + "---|" * (HEADER.count("|") - 1))
+    for kind, n in keys:
+        print(_row(kind, n, runs.get((kind, n, 1)), runs.get((kind, n, 3))))
