@@ -110,8 +110,11 @@ def resume_schedule(name: str, resume_from: Literal["now"] | None = None) -> Sch
         schedule = _get_for_update(name)
         schedule.paused = False
         schedule.last_error = ""
-        if resume_from == "now" or (schedule.next_fire_at is None and schedule.finished_at is None):
-            schedule.reschedule(timezone.now(), from_start=schedule.last_fire_at is None and resume_from is None)
+        never_planned = schedule.next_fire_at is None and schedule.finished_at is None
+        if resume_from == "now":
+            schedule.reschedule(timezone.now())
+        elif never_planned:
+            schedule.reschedule(timezone.now(), from_start=schedule.last_fire_at is None)
         schedule.save(update_fields=["paused", "last_error", "next_fire_at", "finished_at", "updated_at"])
     return schedule
 

@@ -46,7 +46,8 @@ def mark_failed(task_id: str, *, exception: BaseException | None, traceback: str
     )
 
 
-def mark_retrying(task_id: str, *, reason: object, traceback: str = "", at: datetime | None = None) -> int:
+def mark_retrying(task_id: str, *, reason: object, traceback: str = "") -> int:
+    """A failed attempt that will be retried: not the run's end, so no ``finished_at``."""
     return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
         status=S.RETRYING, result=_short_repr(reason), traceback=traceback or ""
     )

@@ -67,3 +67,26 @@ def stop_beats(beats: list[subprocess.Popen[bytes]], *, grace: float = 10.0) -> 
         except subprocess.TimeoutExpired:
             os.killpg(beat.pid, signal.SIGKILL)
             beat.wait(timeout=5)
+
+
+def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """Sample ``pid`` with py-spy (100 Hz, idle frames left out) into collapsed stacks at ``output``."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    command = ["py-spy", "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "-o", str(output)]
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("py-spy")), *command[1:]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
+    """py-spy writes its output when interrupted."""
+    if profiler.poll() is None:
+        profiler.send_signal(signal.SIGINT)
+    try:
+        profiler.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+        profiler.wait(timeout=5)

@@ -28,7 +28,7 @@ import os
 import sys
 import time
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def utc(moment: float) -> datetime:
 
 def run_once(kind: str, n: int, beats: int, options: argparse.Namespace) -> dict[str, Any]:
     tag = f"{kind}-n{n}-b{beats}"
-    result: dict[str, Any] = {"scheduler": kind, "n": n, "beats": beats, "fire_times": options.fire_times}
+    result: dict[str, Any] = {"tag": tag, "scheduler": kind, "n": n, "beats": beats, "fire_times": options.fire_times}
     print(f"[{tag}] seeding", flush=True)
     started = time.time()
     if seed.workload_count(kind) != n:
@@ -125,7 +125,10 @@ def _measure(
         edited_at = None
 
     herd = broker.HerdWatch(expected=n, boundary=boundary)
+    profiler = processes.start_profiler(pids[0], RESULTS / f"{result['tag']}-herd.txt") if options.profile else None
     herd.watch(until=boundary + options.herd_timeout, is_alive=alive)
+    if profiler is not None:
+        processes.stop_profiler(profiler)
     result["herd_s"] = herd.reached
     result["herd_count_at_end"] = herd.count_at_end
 
@@ -180,6 +183,9 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--idle", type=float, default=15.0, help="idle CPU window, seconds")
     run.add_argument("--herd-timeout", type=float, default=50.0, help="seconds after the boundary to stop watching")
     run.add_argument("--startup-timeout", type=float, default=120.0)
+    run.add_argument(
+        "--profile", action="store_true", help="py-spy the first beat through the herd (collapsed stacks in results/)"
+    )
     options = parser.parse_args(argv)
     if options.command == "setup":
         create_database()

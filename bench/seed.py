@@ -25,6 +25,9 @@ EDIT = "edit"
 TASK = "bench.noop"
 INTERVAL_EVERY = 10  # one schedule in ten is a 60 s interval, the rest are `* * * * *` crons
 BATCH = 5000
+#: No worker runs, so beat_store's runs stay `sent` for ever: a max_instances of 1 (the default) would skip
+#: every run after the first. The peers have no such limit; lift it to compare like with like.
+NO_INSTANCE_LIMIT = 1_000_000
 
 
 def workload_name(index: int) -> str:
@@ -70,6 +73,7 @@ def seed_beat_store(n: int, *, now: datetime) -> None:
             trigger=interval if is_interval(i) else cron,
             trigger_kind="interval" if is_interval(i) else "cron",
             timezone="UTC",
+            max_instances=NO_INSTANCE_LIMIT,
             created_at=now,
         )
         for i in range(n)
@@ -84,7 +88,12 @@ def arm_beat_store(*, boundary: datetime, now: datetime) -> None:
     with transaction.atomic():
         # next_fire_at written directly, as save() would compute it: the first fire time at or after start_at.
         Schedule.objects.filter(name__startswith=WORKLOAD_PREFIX).update(
-            next_fire_at=boundary, start_at=boundary, last_fire_at=None, finished_at=None, paused=False
+            next_fire_at=boundary,
+            start_at=boundary,
+            last_fire_at=None,
+            finished_at=None,
+            paused=False,
+            max_instances=NO_INSTANCE_LIMIT,
         )
         Schedule.objects.filter(name__in=[CANARY, EDIT]).delete()
     Schedule(

@@ -21,10 +21,11 @@ from beat_store.models import Execution, Schedule
 from beat_store.triggers import describe_trigger
 
 RECENT_EXECUTIONS = 20
-DECLARED_SOURCES = (ScheduleSource.SETTINGS, ScheduleSource.CODE)
+# Only settings are re-synced (at every beat start). A schedule made by add_schedule() in code stays editable:
+# its default conflict policy "do_nothing" never overwrites edits.
+DECLARED_SOURCES = (ScheduleSource.SETTINGS,)
 DECLARED_WHERE = {
     ScheduleSource.SETTINGS: "in settings (Celery's beat_schedule or BEAT_STORE_SCHEDULES)",
-    ScheduleSource.CODE: "in code (add_schedule)",
 }
 
 

@@ -90,7 +90,9 @@ def load_records(text: str, fmt: str) -> list[dict[str, Any]]:
 
 def parse_ini(text: str) -> list[dict[str, Any]]:
     """An INI file (see this module's docstring) -> records."""
-    parser = configparser.ConfigParser(interpolation=None, default_section="\x00no defaults")
+    parser = configparser.ConfigParser(
+        interpolation=None, default_section="\x00no defaults", inline_comment_prefixes=(";", "#")
+    )
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # keyword argument names keep their case
     try:
         parser.read_string(text)

@@ -57,7 +57,7 @@ def _reject_unknown_fields(spec: Mapping[str, Any], allowed: tuple[str, ...], pa
         if key != "type" and key not in allowed:
             raise InvalidTrigger(
                 join_path(path, key),
-                f"unknown field for a {spec['type']} trigger; expected one of {', '.join(allowed)}",
+                f"unknown field for the {spec['type']} trigger; expected one of {', '.join(allowed)}",
             )
 
 

@@ -71,7 +71,9 @@ class CeleryProcesses:
         self.running.append((label, process))
         return process
 
-    def start_worker(self, label: str = "worker", *, concurrency: int = 2) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, label: str = "worker", *, concurrency: int = 2, extra_args: tuple[str, ...] = ()
+    ) -> subprocess.Popen[bytes]:
         return self.start(
             label,
             "worker",
@@ -82,6 +84,7 @@ class CeleryProcesses:
             "--without-mingle",
             "--without-heartbeat",
             f"--hostname={label}@%h",
+            *extra_args,
         )
 
     def start_beat(self, label: str = "beat") -> subprocess.Popen[bytes]:

@@ -192,3 +192,19 @@ def test_beat_survives_sigterm_and_a_second_beat_sends_each_run_once(
     assert len(fire_times) == len(set(fire_times))
     task_ids = list(Execution.objects.filter(schedule_name="two-beats").values_list("task_id", flat=True))
     assert len(task_ids) == len(set(task_ids))
+
+
+def test_worker_with_embedded_beat_runs_schedules(celery_processes: CeleryProcesses) -> None:
+    add_schedule("embedded", "tests.add", EVERY_SECOND, args=[20, 22])
+
+    celery_processes.start_worker(
+        "worker-with-beat",
+        extra_args=("-B", "--scheduler=beat_store.Scheduler", f"--schedule={celery_processes.log_dir / 'unused.db'}"),
+    )
+
+    done = wait_until(
+        lambda: Execution.objects.filter(schedule_name="embedded", status=ExecutionStatus.SUCCEEDED).first(),
+        timeout=60,
+        message="a run sent and executed by `celery worker -B -S beat_store.Scheduler`",
+    )
+    assert done.result == "42"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -339,3 +340,22 @@ def test_ini_file_imports_with_kwargs(tmp_path: Path) -> None:
         2,
         30,
     ) or local.hour == 3  # a spring-forward night runs after the gap
+
+
+@pytest.mark.parametrize("command", ["beat_store_list", "beat_store_pause", "beat_store_check"])
+def test_commands_on_an_unmigrated_database_say_to_migrate(tmp_path: Path, command: str) -> None:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "BEAT_STORE_DATABASE": "sqlite",
+        "BEAT_STORE_SQLITE_PATH": str(tmp_path / "empty.sqlite3"),
+    }
+    args = [command, "some-name"] if command == "beat_store_pause" else [command]
+
+    result = subprocess.run(
+        [sys.executable, "-m", "django", *args], capture_output=True, text=True, env=env, check=False
+    )
+
+    assert result.returncode == 1
+    assert "run `manage.py migrate`" in result.stderr
+    assert "Traceback" not in result.stderr

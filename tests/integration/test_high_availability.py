@@ -118,6 +118,30 @@ def assert_every_second_without_gap(fire_times: Sequence[datetime]) -> None:
     assert gaps == [], f"fire times lost between: {gaps}"
 
 
+def test_beats_started_at_the_same_instant_all_survive_the_sync_of_declared_schedules(
+    celery_processes: CeleryProcesses, redis_url: str
+) -> None:
+    labels = [f"beat-{number}" for number in range(1, 6)]
+
+    for label in labels:
+        celery_processes.start_beat(label)
+    wait_until(
+        lambda: all(
+            has_started(celery_processes, label) or process_of(celery_processes, label).poll() is not None
+            for label in labels
+        ),
+        timeout=30,
+        message="every beat to start or exit",
+    )
+    crashed = {
+        label: beat_log(celery_processes, label)[-600:]
+        for label in labels
+        if process_of(celery_processes, label).poll() is not None
+    }
+
+    assert crashed == {}
+
+
 @pytest.mark.parametrize("beat_count", [2, 3], ids=["two beats share", "three beats share"])
 def test_several_beats_send_each_fire_time_of_fifty_schedules_once(
     celery_processes: CeleryProcesses, redis_url: str, beat_count: int
@@ -299,9 +323,9 @@ def test_runs_decided_while_redis_is_down_wait_pending_and_go_out_when_it_return
     assert set(checked.values_list("status", flat=True)) == {ExecutionStatus.SENT}
     in_outage = checked.filter(fire_time__gt=killed_at, fire_time__lt=restarting_at)
     assert in_outage.count() >= 4
-    assert not in_outage.filter(sent_at__lt=restarting_at).exists()
     # The restarted server kept nothing (no persistence): it holds only what beat published after it returned,
-    # which must include every run decided in the outage, once.
+    # which must include every run decided in the outage, once. (``sent_at`` cannot show it: beat stamps the
+    # moment it began the send, which may be just before the server came back.)
     assert repeated(message.run_key for message in messages) == {}, describe_repeats(messages)
     on_broker = {message.fire_time for message in messages}
     assert set(in_outage.values_list("fire_time", flat=True)) <= on_broker
@@ -332,10 +356,13 @@ def test_beat_reconnects_after_its_postgresql_connections_are_terminated_and_los
         message="two runs sent before the connections are cut",
     )
 
+    # With CONN_MAX_AGE = 0 beat opens a connection per tick, so a cut between ticks goes unnoticed: cut
+    # every 20 ms for 3 s so that several land in the middle of a tick.
     terminated = 0
-    for _ in range(4):
+    storm_ends = time.monotonic() + 3
+    while time.monotonic() < storm_ends:
         terminated += terminate_other_backends()
-        time.sleep(0.7)
+        time.sleep(0.02)
     last_cut_at = timezone.now()
     after_cuts = wait_for_run_sent_after(
         "through-db-outage",

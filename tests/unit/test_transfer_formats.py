@@ -308,3 +308,12 @@ def test_redbeat_datetimes_are_aware(zone: object, offset: timedelta) -> None:
 
     assert decoded.utcoffset() == offset
     assert (decoded.hour, decoded.minute) == (12, 0)
+
+
+def test_ini_comments_after_a_value_are_not_part_of_it() -> None:
+    text = "[report]\ncall = proj.tasks.report  ; the task\nevery = 10 minutes  # how often\n"
+
+    (record,) = parse_ini(text)
+
+    assert record["task"] == "proj.tasks.report"
+    assert record["trigger"] == parse_ini("[r]\ncall = x\nevery = 10 minutes\n")[0]["trigger"]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from beat_store.health import HealthThresholds, evaluate_health
+from beat_store.management.base import BeatStoreCommand
 
 
-class Command(BaseCommand):
+class Command(BeatStoreCommand):
     help = (
         "Check that a beat ticked within --max-beat-silence seconds, that no active schedule is overdue by "
         "more than that, and that at most --max-failed runs failed, were missed or were lost among those "

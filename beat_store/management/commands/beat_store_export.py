@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from beat_store.exceptions import ScheduleLookupError
+from beat_store.management.base import BeatStoreCommand
 from beat_store.transfer.exporting import export_schedules
 from beat_store.transfer.formats import TransferFormatError, detect_format, dump_document
 
 
-class Command(BaseCommand):
+class Command(BeatStoreCommand):
     help = (
         "Write schedules (all, or the NAMEs given) as a JSON or YAML file that beat_store_import reads back: "
         "every schedule field, trigger specs as in the docs; not beat's state (next/last fire time)."

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
+from beat_store.management.base import BeatStoreCommand
 from beat_store.transfer import formats
 from beat_store.transfer.importing import (
     ImportReport,
@@ -21,7 +22,7 @@ from beat_store.transfer.importing import (
 SOURCES = ("django-celery-beat", "redbeat")
 
 
-class Command(BaseCommand):
+class Command(BeatStoreCommand):
     help = f"""Import schedules from FILE (json, yaml or ini) or from another Celery scheduler (--from).
 
 Idempotent: a schedule whose fields already match is reported 'unchanged' and not written.

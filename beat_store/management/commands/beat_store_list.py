@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from beat_store.listing import format_table, list_schedules
+from beat_store.management.base import BeatStoreCommand
 
 
-class Command(BaseCommand):
+class Command(BeatStoreCommand):
     help = "List the schedules: name, trigger, next fire time ('paused' or 'finished') and last status."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from beat_store.api import pause_schedule
 from beat_store.exceptions import ScheduleLookupError
+from beat_store.management.base import BeatStoreCommand
 
 
-class Command(BaseCommand):
+class Command(BeatStoreCommand):
     help = "Pause the schedule NAME: it stops firing until resumed (beat_store_resume)."
 
     def add_arguments(self, parser: CommandParser) -> None:

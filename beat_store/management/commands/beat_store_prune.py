@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
+from beat_store.management.base import BeatStoreCommand
 from beat_store.pruning import parse_age, prune_executions
 
 
-class Command(BaseCommand):
+class Command(BeatStoreCommand):
     help = (
         "Delete executions whose fire time is older than the given age (open runs are kept). "
         "Ages: a whole number and a unit, w/d/h/m, e.g. 7d, 12h, 30m."

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from beat_store.api import resume_schedule
 from beat_store.exceptions import ScheduleLookupError
+from beat_store.management.base import BeatStoreCommand
 
 
-class Command(BaseCommand):
+class Command(BeatStoreCommand):
     help = (
         "Resume the schedule NAME. Fire times missed while paused are handled by its coalesce policy, "
         "unless --from-now skips them."

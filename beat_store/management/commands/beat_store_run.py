@@ -6,13 +6,14 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from beat_store.api import run_now
 from beat_store.exceptions import ScheduleLookupError
+from beat_store.management.base import BeatStoreCommand
 
 
-class Command(BaseCommand):
+class Command(BeatStoreCommand):
     help = (
         "Send one run of the schedule NAME at once (max instances permitting); print the execution's "
         "status and task id."
