@@ -57,6 +57,16 @@ def compact_time(moment: datetime | None, *, with_year: bool = True) -> str:
     return f"{local:%Y-%m-%d %H:%M:%S %Z}" if with_year else f"{local:%m-%d %H:%M:%S}"
 
 
+def time_of_day(moment: datetime | None, *, reference: datetime) -> str:
+    """A time next to ``reference`` (the fire time): just "14:45:15" on the same day, else with the date."""
+    if moment is None:
+        return EMPTY
+    local = timezone.localtime(moment)
+    if local.date() == timezone.localtime(reference).date():
+        return f"{local:%H:%M:%S}"
+    return compact_time(moment, with_year=False)
+
+
 def seconds(value: float | None) -> str:
     """A duration for people: "850 ms", "12.3 s", "4 min 05 s", "2 h 03 min"."""
     if value is None:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from beat_store.admin.display import EMPTY, compact_time, seconds, status_badge
+from beat_store.admin.display import EMPTY, compact_time, seconds, status_badge, time_of_day
 from beat_store.forms import PruneForm
 from beat_store.models import Execution
 from beat_store.pruning import prune_executions
@@ -48,7 +48,6 @@ class ExecutionAdmin(admin.ModelAdmin):
         "fire_time_display",
         "schedule_link",
         "status_badge",
-        "manual",
         "sent",
         "started",
         "finished",
@@ -125,15 +124,15 @@ class ExecutionAdmin(admin.ModelAdmin):
 
     @admin.display(description="sent", ordering="sent_at")
     def sent(self, execution: Execution) -> str:
-        return compact_time(execution.sent_at, with_year=False)
+        return time_of_day(execution.sent_at, reference=execution.fire_time)
 
     @admin.display(description="started", ordering="started_at")
     def started(self, execution: Execution) -> str:
-        return compact_time(execution.started_at, with_year=False)
+        return time_of_day(execution.started_at, reference=execution.fire_time)
 
     @admin.display(description="finished", ordering="finished_at")
     def finished(self, execution: Execution) -> str:
-        return compact_time(execution.finished_at, with_year=False)
+        return time_of_day(execution.finished_at, reference=execution.fire_time)
 
     @admin.display(description="schedule", ordering="schedule_name")
     def schedule_link(self, execution: Execution) -> Any:
@@ -144,7 +143,8 @@ class ExecutionAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, execution: Execution) -> Any:
-        return status_badge(execution.status)
+        badge = status_badge(execution.status)
+        return format_html("{} <small>run now</small>", badge) if execution.manual else badge
 
     @admin.display(description="lateness")
     def lateness_display(self, execution: Execution) -> str:
