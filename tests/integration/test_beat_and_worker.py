@@ -208,3 +208,52 @@ def test_worker_with_embedded_beat_runs_schedules(celery_processes: CeleryProces
         message="a run sent and executed by `celery worker -B -S beat_store.Scheduler`",
     )
     assert done.result == "42"
+
+
+def test_run_a_worker_picks_up_after_its_start_deadline_is_recorded_missed(
+    celery_processes: CeleryProcesses,
+) -> None:
+    soon = timezone.now() + timedelta(seconds=1)
+    add_schedule(
+        "deadline", "tests.add", {"type": "date", "run_at": soon.isoformat()}, args=[1, 1], misfire_grace_time=1
+    )
+    celery_processes.start_beat()
+    sent = wait_until(
+        lambda: Execution.objects.filter(schedule_name="deadline", status=ExecutionStatus.SENT).first(),
+        timeout=30,
+        message="the run to be sent while no worker runs",
+    )
+    time.sleep(max(0.0, (sent.deadline_at - timezone.now()).total_seconds()) + 1)  # let the deadline pass
+
+    celery_processes.start_worker()
+
+    missed = wait_until(
+        lambda: Execution.objects.filter(pk=sent.pk, status=ExecutionStatus.MISSED).first(),
+        timeout=30,
+        message="the worker to drop the expired message and the record to say missed",
+    )
+    assert missed.started_at is None
+    assert "deadline" in missed.result
+
+
+def test_max_instances_skips_runs_while_one_is_still_running(celery_processes: CeleryProcesses) -> None:
+    add_schedule("slow", "tests.sleep", EVERY_SECOND, args=[3], max_instances=1)
+    celery_processes.start_worker(concurrency=4)
+    celery_processes.start_beat()
+
+    wait_until(
+        lambda: (
+            Execution.objects.filter(schedule_name="slow", status=ExecutionStatus.SUCCEEDED).exists()
+            and Execution.objects.filter(schedule_name="slow", status=ExecutionStatus.SKIPPED).count() >= 2
+        ),
+        timeout=60,
+        message="a finished run and runs skipped meanwhile",
+    )
+
+    runs = list(Execution.objects.filter(schedule_name="slow").order_by("fire_time"))
+    skipped = [run for run in runs if run.status == ExecutionStatus.SKIPPED]
+    assert all("max" in run.result for run in skipped)
+    assert all(run.sent_at is None for run in skipped)
+    executing = [run for run in runs if run.status in (ExecutionStatus.STARTED, ExecutionStatus.SUCCEEDED)]
+    for earlier, later in pairwise(executing):
+        assert later.started_at >= earlier.finished_at, "two runs of the schedule overlapped"

@@ -1,0 +1,159 @@
+"""Execution state transitions and the worker-signal receivers, against the real database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from celery import signals
+from django.test import override_settings
+from django.utils import timezone
+
+from beat_store import executions, headers
+from beat_store.api import add_schedule
+from beat_store.enums import ExecutionStatus as S
+from beat_store.models import Execution
+
+pytestmark = pytest.mark.django_db
+
+
+def make_execution(status: str = S.SENT, **fields: object) -> Execution:
+    schedule = add_schedule("job", "tests.add", {"type": "interval", "seconds": 60})
+    now = timezone.now()
+    return Execution.objects.create(
+        schedule=schedule,
+        schedule_name=schedule.name,
+        task=schedule.task,
+        fire_time=now,
+        send_at=now,
+        task_id=headers.task_id_for(schedule.pk, schedule.name, now),
+        status=status,
+        **fields,
+    )
+
+
+class FakeTask:
+    """Stands in for a Celery task as signal sender (senders must be hashable)."""
+
+    def __init__(self, request: SimpleNamespace) -> None:
+        self.request = request
+
+
+def task_request(execution: Execution, **extra: object) -> SimpleNamespace:
+    return SimpleNamespace(
+        id=execution.task_id,
+        hostname="w1@host",
+        headers={headers.EXECUTION: str(execution.pk)},
+        **extra,
+    )
+
+
+def reload(execution: Execution) -> Execution:
+    return Execution.objects.get(pk=execution.pk)
+
+
+def test_prerun_then_success_signals_record_started_then_succeeded() -> None:
+    execution = make_execution()
+    task = FakeTask(task_request(execution))
+
+    signals.task_prerun.send(sender=task, task_id=execution.task_id, task=task, args=(), kwargs={})
+    started = reload(execution)
+    signals.task_success.send(sender=task, result={"rows": 3})
+
+    done = reload(execution)
+    assert started.status == S.STARTED
+    assert started.worker == "w1@host"
+    assert done.status == S.SUCCEEDED
+    assert done.result == "{'rows': 3}"
+    assert done.started_at is not None
+    assert done.finished_at is not None
+
+
+def test_failure_signal_records_exception_and_traceback() -> None:
+    execution = make_execution(S.STARTED)
+    task = FakeTask(task_request(execution))
+
+    signals.task_failure.send(
+        sender=task,
+        task_id=execution.task_id,
+        exception=KeyError("missing"),
+        einfo=SimpleNamespace(traceback="Traceback (most recent call last):\n  ...\nKeyError: 'missing'"),
+    )
+
+    failed = reload(execution)
+    assert failed.status == S.FAILED
+    assert failed.exception == "KeyError: 'missing'"
+    assert failed.traceback.startswith("Traceback")
+
+
+def test_retry_signal_records_retrying_without_finishing_the_run() -> None:
+    execution = make_execution(S.STARTED)
+
+    signals.task_retry.send(sender=None, request=task_request(execution), reason="upstream down", einfo=None)
+
+    retrying = reload(execution)
+    assert retrying.status == S.RETRYING
+    assert retrying.result == "upstream down"
+    assert retrying.finished_at is None
+
+
+@pytest.mark.parametrize(
+    ("expired", "status"),
+    [(True, S.MISSED), (False, S.REVOKED)],
+    ids=["a run revoked because its message expired was missed", "a run revoked by hand is revoked"],
+)
+def test_revoked_signal_tells_expired_from_revoked(expired: bool, status: str) -> None:
+    execution = make_execution()
+
+    signals.task_revoked.send(sender=None, request=task_request(execution), terminated=False, expired=expired)
+
+    assert reload(execution).status == status
+
+
+def test_signals_of_tasks_beat_store_did_not_send_change_nothing() -> None:
+    execution = make_execution()
+    foreign = FakeTask(SimpleNamespace(id=execution.task_id, hostname="w", headers={}))
+
+    signals.task_prerun.send(sender=foreign, task_id=execution.task_id, task=foreign, args=(), kwargs={})
+
+    assert reload(execution).status == S.SENT
+
+
+def test_a_late_sent_mark_never_moves_a_started_run_back() -> None:
+    execution = make_execution(S.PENDING)
+    executions.mark_started(execution.task_id, worker="w1@host")
+
+    updated = executions.mark_sent([execution.pk], at=timezone.now())
+
+    assert updated == 0
+    assert reload(execution).status == S.STARTED
+
+
+def test_a_finished_run_ignores_a_repeated_started_signal() -> None:
+    execution = make_execution(S.SUCCEEDED)
+
+    executions.mark_started(execution.task_id, worker="w2@host")
+
+    assert reload(execution).status == S.SUCCEEDED
+
+
+@override_settings(BEAT_STORE_LOST_AFTER=60)
+def test_open_runs_without_news_become_lost_after_the_configured_time() -> None:
+    stale = make_execution(S.STARTED)
+    Execution.objects.filter(pk=stale.pk).update(updated_at=timezone.now() - timedelta(seconds=120))
+
+    count = executions.mark_lost(now=timezone.now())
+
+    assert count == 1
+    assert reload(stale).status == S.LOST
+    assert "60" in reload(stale).result
+
+
+@override_settings(BEAT_STORE_RESULT_MAX_LENGTH=20)
+def test_long_results_are_cut_to_the_configured_length() -> None:
+    execution = make_execution(S.STARTED)
+
+    executions.mark_succeeded(execution.task_id, result="x" * 100)
+
+    assert len(reload(execution).result) == 20
