@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from beat_store.enums import ExecutionStatus, ScheduleSource
@@ -67,6 +67,17 @@ def add_schedule(
         "source": ScheduleSource.CODE,
         **fields,
     }
+    try:
+        return _save_schedule(name, values, conflict_policy)
+    except IntegrityError:
+        # Another process (a second beat syncing the same settings) inserted the name between our look-up and
+        # our insert: apply the conflict policy to its row instead.
+        if not Schedule.objects.filter(name=name).exists():
+            raise
+        return _save_schedule(name, values, conflict_policy)
+
+
+def _save_schedule(name: str, values: Mapping[str, Any], conflict_policy: ConflictPolicy) -> Schedule:
     with transaction.atomic():
         existing = Schedule.objects.select_for_update().filter(name=name).first()
         if existing is not None:
@@ -79,7 +90,8 @@ def add_schedule(
             schedule = Schedule(name=name)
         changed = _assign(schedule, values)
         if existing is None or changed:
-            schedule.full_clean(validate_unique=existing is None)
+            # Name uniqueness is left to the database (and the retry above): a check here could race.
+            schedule.full_clean(validate_unique=False)
             schedule.save()
     return schedule
 

@@ -24,6 +24,11 @@ def mark_sent(execution_ids: Iterable[int], *, at: datetime) -> int:
     )
 
 
+def mark_publishing(execution_ids: Iterable[int], *, at: datetime) -> int:
+    """These runs are about to go to the broker: from now on, a crash leaves them in doubt."""
+    return Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING).update(publish_attempted_at=at)
+
+
 def mark_started(task_id: str, *, worker: str, at: datetime | None = None) -> int:
     at = at or timezone.now()
     return Execution.objects.filter(task_id=task_id, status__in=_BEFORE_START).update(
@@ -62,14 +67,10 @@ def mark_revoked(task_id: str, *, expired: bool, at: datetime | None = None) -> 
     )
 
 
-def mark_missed_at_send(execution_ids: Iterable[int], *, at: datetime) -> int:
-    """Beat found the start deadline already passed when it was about to send these runs."""
+def close_unsent(execution_ids: Iterable[int], *, status: S, reason: str, at: datetime) -> int:
+    """Beat decided not to send these pending runs after all (start deadline passed, schedule deleted)."""
     return Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING).update(
-        status=S.MISSED,
-        finished_at=at,
-        result="start deadline passed before beat could send it",
-        lease_owner="",
-        lease_until=None,
+        status=status, finished_at=at, result=reason, lease_owner="", lease_until=None
     )
 
 

@@ -267,6 +267,12 @@ class Execution(models.Model):
         help_text="Keyword arguments given to 'run now', used instead of the schedule's.",
     )
 
+    publish_attempted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Set just before the message went to the broker: a pending run with it set may be there already.",
+    )
     lease_owner = models.CharField(max_length=100, blank=True, editable=False)
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import redis
@@ -101,6 +102,7 @@ class Tally:
     """What reached the herd queue over ``fire_times`` fire times, counted per schedule and per run."""
 
     messages: int
+    outside_measured_fire_times: int  # beat_store messages of later fire times, left out of the counts
     schedules_expected: int
     fire_times: int
     duplicates: int  # messages beyond `fire_times` for a schedule
@@ -110,27 +112,37 @@ class Tally:
     distinct_fire_times: int | None
 
 
-def tally(names: list[str], *, fire_times: int) -> Tally:
+def tally(names: list[str], *, fire_times: list[datetime]) -> Tally:
+    """Count the herd queue. Messages that carry beat_store's fire-time header are counted only for the
+    measured ``fire_times`` (so a window that overran the next fire time still counts right); the peers'
+    messages carry no fire time and are all counted."""
+    wanted = {moment.astimezone(timezone.utc) for moment in fire_times}
     per_schedule: Counter[str] = Counter()
     per_task_id: Counter[str] = Counter()
     per_run: Counter[tuple[str, str]] = Counter()
+    outside = 0
     connection = client()
     total = int(connection.llen(HERD_QUEUE))
     for start in range(0, total, READ_CHUNK):
         for raw in connection.lrange(HERD_QUEUE, start, start + READ_CHUNK - 1):
             message = json.loads(raw)
             headers = message.get("headers") or {}
+            if "beat_store_fire_time" in headers:
+                fire_time = datetime.fromisoformat(headers["beat_store_fire_time"]).astimezone(timezone.utc)
+                if fire_time not in wanted:
+                    outside += 1
+                    continue
+                per_run[(headers["beat_store_schedule"], fire_time.isoformat())] += 1
             args = json.loads(base64.b64decode(message["body"]))[0]
             per_schedule[str(args[0])] += 1
             per_task_id[str(headers.get("id"))] += 1
-            if "beat_store_fire_time" in headers:
-                per_run[(headers["beat_store_schedule"], headers["beat_store_fire_time"])] += 1
     return Tally(
         messages=total,
+        outside_measured_fire_times=outside,
         schedules_expected=len(names),
-        fire_times=fire_times,
-        duplicates=sum(max(0, per_schedule[name] - fire_times) for name in names),
-        misses=sum(max(0, fire_times - per_schedule[name]) for name in names),
+        fire_times=len(fire_times),
+        duplicates=sum(max(0, per_schedule[name] - len(fire_times)) for name in names),
+        misses=sum(max(0, len(fire_times) - per_schedule[name]) for name in names),
         duplicate_task_ids=sum(count - 1 for count in per_task_id.values() if count > 1),
         duplicate_runs=sum(count - 1 for count in per_run.values() if count > 1) if per_run else None,
         distinct_fire_times=len({fire_time for _, fire_time in per_run}) if per_run else None,

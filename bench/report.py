@@ -30,7 +30,11 @@ def _dup_miss(result: dict[str, Any] | None) -> str:
     if result is None:
         return "not run"
     tally = result["tally"]
+    if result.get("window_overran") and result["scheduler"] != "beat_store":
+        return "n/a (window overran the next fire time)"
     text = f"{tally['duplicates']} / {tally['misses']}"
+    if tally["fire_times"] != 2:
+        text += f" over {tally['fire_times']} fire time(s)"
     if tally.get("duplicate_runs"):
         text += f" ({tally['duplicate_runs']} repeated runs)"
     return text

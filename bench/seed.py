@@ -187,7 +187,7 @@ def seed_redbeat(n: int, *, now: datetime) -> None:
 def arm_redbeat(*, boundary: datetime, now: datetime, n: int) -> None:
     from celery.schedules import crontab, schedule
     from redbeat.decoder import RedBeatJSONEncoder
-    from redbeat.schedulers import RedBeatSchedulerEntry, get_redis
+    from redbeat.schedulers import RedBeatSchedulerEntry, ensure_conf, get_redis
 
     from bench.celery_app import app
 
@@ -195,7 +195,8 @@ def arm_redbeat(*, boundary: datetime, now: datetime, n: int) -> None:
     every_60s = schedule(run_every=timedelta(seconds=60))
     meta = json.dumps({"last_run_at": boundary - timedelta(seconds=60)}, cls=RedBeatJSONEncoder)
     score = boundary.timestamp()
-    schedule_key = RedBeatSchedulerEntry(name="probe", task=TASK, schedule=every_60s, app=app).app.redbeat_conf.schedule_key
+    ensure_conf(app)
+    schedule_key = app.redbeat_conf.schedule_key
     client = get_redis(app)
     pipe = client.pipeline(transaction=False)
     for i in range(n):

@@ -157,3 +157,54 @@ def test_long_results_are_cut_to_the_configured_length() -> None:
     executions.mark_succeeded(execution.task_id, result="x" * 100)
 
     assert len(reload(execution).result) == 20
+
+
+def test_a_pending_run_whose_schedule_was_deleted_is_revoked_not_sent() -> None:
+    from beat_store.dispatch import send_claimed_runs
+    from tests.celery_app import app
+
+    execution = make_execution(S.PENDING)
+    Execution.objects.get(pk=execution.pk).schedule.delete()
+    orphan = Execution.objects.select_related("schedule").get(pk=execution.pk)
+
+    sent = send_claimed_runs([orphan], app=app, now=timezone.now())
+
+    closed = reload(execution)
+    assert sent == 0
+    assert closed.status == S.REVOKED
+    assert closed.result == "schedule deleted before the run was sent"
+    assert closed.schedule_name == "job"
+
+
+def test_a_run_in_doubt_already_in_redis_is_recorded_sent_without_a_second_message(redis_url: str) -> None:
+    from celery import Celery
+
+    from beat_store.dispatch import send_claimed_runs
+    from tests.integration.broker import read_messages
+
+    app = Celery("in-doubt", broker=redis_url, set_as_current=False)
+    execution = make_execution(S.PENDING, publish_attempted_at=timezone.now())
+    stamped = headers.build(schedule_name="job", execution_id=execution.pk, fire_time=execution.fire_time)
+    app.send_task("tests.add", args=[1, 2], task_id=execution.task_id, headers=stamped)  # the dead beat's message
+    run = Execution.objects.select_related("schedule").get(pk=execution.pk)
+
+    send_claimed_runs([run], app=app, now=timezone.now())
+
+    assert reload(execution).status == S.SENT
+    assert [message.task_id for message in read_messages(redis_url)] == [execution.task_id]
+
+
+def test_a_run_in_doubt_missing_from_redis_is_published(redis_url: str) -> None:
+    from celery import Celery
+
+    from beat_store.dispatch import send_claimed_runs
+    from tests.integration.broker import read_messages
+
+    app = Celery("in-doubt", broker=redis_url, set_as_current=False)
+    execution = make_execution(S.PENDING, publish_attempted_at=timezone.now())
+    run = Execution.objects.select_related("schedule").get(pk=execution.pk)
+
+    send_claimed_runs([run], app=app, now=timezone.now())
+
+    assert reload(execution).status == S.SENT
+    assert [message.task_id for message in read_messages(redis_url)] == [execution.task_id]
