@@ -94,7 +94,8 @@ class FirstMessageWatch(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
-        self.join(timeout=2)
+        if self.ident is not None:
+            self.join(timeout=2)
 
 
 @dataclass

@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -159,14 +160,28 @@ def _csv(kind: type, text: str) -> list[Any]:
     return [kind(item) for item in text.split(",") if item]
 
 
+def code_version() -> str:
+    """The commit under test, ``+dirty`` when beat_store/ has uncommitted changes (the tree moves during work)."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "beat_store"], cwd=HERE.parent, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return f"{commit}+dirty" if dirty else commit
+
+
 def command_run(options: argparse.Namespace) -> None:
     RESULTS.mkdir(exist_ok=True)
+    create_database()  # also applies migrations added since the last run
     for n in _csv(int, options.n):
         for kind in _csv(str, options.schedulers):
             if kind not in processes.SCHEDULERS:
                 raise SystemExit(f"unknown scheduler {kind!r}: choose from {', '.join(processes.SCHEDULERS)}")
             for beats in _csv(int, options.beats):
+                version = code_version()
                 result = run_once(kind, n, beats, options)
+                result["code"] = version
                 path = RESULTS / f"{kind}-n{n}-b{beats}.json"
                 path.write_text(json.dumps(result, indent=2) + "\n")
                 print(json.dumps(result), flush=True)
