@@ -11,31 +11,12 @@ from django.utils import timezone
 
 from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.exceptions import ScheduleExists, ScheduleLookupError
-from beat_store.models import Execution, Schedule
+from beat_store.models import DEFINITION_FIELDS, Execution, Schedule
 
 ConflictPolicy = Literal["do_nothing", "replace", "exception"]
 
 #: Fields ``add_schedule`` accepts as keyword arguments (beyond name, task, trigger, args, kwargs).
-SETTABLE_FIELDS = frozenset(
-    {
-        "description",
-        "timezone",
-        "start_at",
-        "end_at",
-        "coalesce",
-        "misfire_grace_time",
-        "max_instances",
-        "jitter",
-        "paused",
-        "queue",
-        "exchange",
-        "routing_key",
-        "priority",
-        "expires",
-        "headers",
-        "source",
-    }
-)
+SETTABLE_FIELDS = frozenset(DEFINITION_FIELDS) - {"name", "task", "trigger", "args", "kwargs"} | {"source"}
 
 
 def add_schedule(

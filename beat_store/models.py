@@ -18,6 +18,30 @@ from beat_store.exceptions import InvalidTrigger
 if TYPE_CHECKING:
     from beat_store.triggers import Trigger
 
+#: What defines a schedule (everything a user sets; no state): the fields of SPEC.md, in its order.
+DEFINITION_FIELDS = (
+    "name",
+    "description",
+    "task",
+    "args",
+    "kwargs",
+    "trigger",
+    "timezone",
+    "start_at",
+    "end_at",
+    "coalesce",
+    "misfire_grace_time",
+    "max_instances",
+    "jitter",
+    "paused",
+    "queue",
+    "exchange",
+    "routing_key",
+    "priority",
+    "expires",
+    "headers",
+)
+
 #: Columns beat owns; a save that does not change timing does not write them.
 BEAT_STATE_FIELDS = ("next_fire_at", "last_fire_at", "finished_at")
 

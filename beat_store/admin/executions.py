@@ -86,28 +86,8 @@ class ExecutionAdmin(admin.ModelAdmin):
         ),
         ("Outcome", {"fields": ("worker", "result", "exception", "traceback_display", "kwargs_override")}),
     )
-    readonly_fields = (
-        "schedule_link",
-        "task",
-        "status_badge",
-        "manual",
-        "task_id",
-        "task_result_link",
-        "fire_time",
-        "jitter",
-        "send_at",
-        "deadline_at",
-        "sent_at",
-        "started_at",
-        "finished_at",
-        "lateness_display",
-        "duration_display",
-        "worker",
-        "result",
-        "exception",
-        "traceback_display",
-        "kwargs_override",
-    )
+    # An execution is history: every field shown is read-only.
+    readonly_fields = tuple(str(name) for _, options in fieldsets for name in options["fields"])
 
     class Media:
         css = {"all": ("beat_store/admin.css",)}

@@ -7,34 +7,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from beat_store.exceptions import ScheduleLookupError
+from beat_store.models import DEFINITION_FIELDS
 
 if TYPE_CHECKING:
     from beat_store.models import Schedule
 
 #: The fields a record carries, in the order files show them. ``source`` is left out: an imported schedule's
 #: source is ``import``. State (``next_fire_at``, ``last_fire_at``) stays with the database it belongs to.
-RECORD_FIELDS = (
-    "name",
-    "description",
-    "task",
-    "args",
-    "kwargs",
-    "trigger",
-    "timezone",
-    "start_at",
-    "end_at",
-    "coalesce",
-    "misfire_grace_time",
-    "max_instances",
-    "jitter",
-    "paused",
-    "queue",
-    "exchange",
-    "routing_key",
-    "priority",
-    "expires",
-    "headers",
-)
+RECORD_FIELDS = DEFINITION_FIELDS
 DATETIME_FIELDS = ("start_at", "end_at")
 
 
