@@ -308,6 +308,8 @@ class Execution(models.Model):
         ordering = ("-fire_time", "-id")
         indexes = [
             models.Index(fields=["schedule", "-fire_time"], name="beat_store_exec_history_idx"),
+            # The admin's global history, newest first.
+            models.Index(fields=["-fire_time", "-id"], name="beat_store_exec_recent_idx"),
             models.Index(fields=["status", "send_at"], name="beat_store_exec_status_idx"),
         ]
         constraints = [
