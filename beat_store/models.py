@@ -42,6 +42,8 @@ DEFINITION_FIELDS = (
     "headers",
 )
 
+_NOT_LOADED = object()
+
 #: Columns beat owns; a save that does not change timing does not write them.
 BEAT_STATE_FIELDS = ("next_fire_at", "last_fire_at", "finished_at")
 
@@ -185,8 +187,9 @@ class Schedule(models.Model):
         beat reads at its next poll; rows written with ``QuerySet.update()`` or ``bulk_create`` are planned by
         beat instead, from ``next_fire_at IS NULL AND finished_at IS NULL``.
         """
-        if isinstance(self.trigger, dict) and isinstance(self.trigger.get("type"), str):
-            self.trigger_kind = self.trigger["type"]
+        trigger = self.__dict__.get("trigger")  # not getattr: a deferred trigger stays unloaded
+        if isinstance(trigger, dict) and isinstance(trigger.get("type"), str):
+            self.trigger_kind = trigger["type"]
         if self._timing_snapshot() != getattr(self, "_loaded_timing", None):
             self.reschedule(dj_timezone.now(), from_start=self._state.adding)
         elif not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
@@ -254,7 +257,8 @@ class Schedule(models.Model):
         return self.next_fire_at is None and self.finished_at is not None
 
     def _timing_snapshot(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in TIMING_FIELDS)
+        # Read from __dict__, not getattr: a field deferred by .only() must not be fetched (nor count as changed).
+        return tuple(self.__dict__.get(name, _NOT_LOADED) for name in TIMING_FIELDS)
 
 
 class ExecutionQuerySet(models.QuerySet["Execution"]):

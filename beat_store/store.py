@@ -33,6 +33,26 @@ from beat_store.planning import Plan, PlannedRun, TimingPolicy, plan_runs
 
 logger = logging.getLogger(__name__)
 
+#: What sending a run reads, of the run and of its schedule.
+_SEND_FIELDS = (
+    "schedule_name",
+    "task",
+    "fire_time",
+    "task_id",
+    "send_at",
+    "deadline_at",
+    "kwargs_override",
+    "publish_attempted_at",
+    "schedule__args",
+    "schedule__kwargs",
+    "schedule__queue",
+    "schedule__exchange",
+    "schedule__routing_key",
+    "schedule__priority",
+    "schedule__expires",
+    "schedule__headers",
+)
+
 #: Columns ``plan_due_schedules`` writes back to each claimed schedule.
 _ADVANCED_FIELDS = ["next_fire_at", "last_fire_at", "finished_at", "paused", "last_error"]
 
@@ -71,7 +91,7 @@ def plan_new_schedules(now: datetime, *, limit: int) -> int:
                 schedule.reschedule(now, from_start=schedule.last_fire_at is None)
             except Exception as error:  # any trigger error pauses that schedule, never beat
                 _pause_for_error(schedule, error)
-        Schedule.objects.bulk_update(rows, _ADVANCED_FIELDS)
+        _write_advances(rows)
     return len(rows)
 
 
@@ -91,8 +111,29 @@ def plan_due_schedules(now: datetime, *, limit: int, rng: random.Random) -> Tick
         # ignore_conflicts: should a row be planned twice (a form saved with a stale next_fire_at), the
         # unique (schedule, fire_time) constraint keeps the first record and drops the repeat.
         Execution.objects.bulk_create(executions, ignore_conflicts=True, batch_size=500)
-        Schedule.objects.bulk_update(schedules, _ADVANCED_FIELDS, batch_size=500)
+        _write_advances(schedules)
     return TickSummary(claimed=len(schedules), recorded=len(executions))
+
+
+def _write_advances(schedules: list[Schedule]) -> None:
+    """Write the advanced state of many schedules in one batched statement.
+
+    ``QuerySet.bulk_update`` builds a CASE expression per field and row in Python, which dominated a herd's
+    planning time; ``executemany`` of one plain UPDATE is pipelined by psycopg 3 and cheap on SQLite.
+    """
+    if not schedules:
+        return
+    meta = Schedule._meta
+    fields = [field for field in meta.concrete_fields if field.name in _ADVANCED_FIELDS]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(str(field.column))} = %s" for field in fields)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(str(meta.pk.column))} = %s"
+    rows = [
+        [field.get_db_prep_save(getattr(schedule, field.attname), connection) for field in fields] + [schedule.pk]
+        for schedule in schedules
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _plan_one(schedule: Schedule, *, now: datetime, open_executions: int, rng: random.Random) -> Plan | None:
@@ -201,6 +242,7 @@ def claim_pending_runs(now: datetime, *, owner: str, limit: int) -> list[Executi
     return list(
         Execution.objects.filter(id__in=ids, lease_owner=owner, status=ExecutionStatus.PENDING)
         .select_related("schedule")
+        .only(*_SEND_FIELDS)
         .order_by("send_at")
     )
 

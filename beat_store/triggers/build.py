@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime, time, timedelta, tzinfo
+from datetime import timezone as dt_timezone
+from functools import lru_cache
 from typing import Any
 
 from beat_store.exceptions import InvalidTrigger
@@ -17,6 +20,8 @@ from beat_store.triggers.date import DateTrigger
 from beat_store.triggers.interval import IntervalTrigger
 from beat_store.triggers.spec import INTERVAL_UNITS, parse_run_at, validate_trigger_spec
 from beat_store.triggers.wallclock import resolve_wall_time
+
+_UNUSED_ANCHOR = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
 
 
 def build_trigger(
@@ -33,17 +38,44 @@ def build_trigger(
     ``timezone``) of a ``calendarinterval`` trigger; other kinds ignore it. ``start_at``/``end_at`` bound
     every kind: no fire time before ``start_at`` or after ``end_at``.
     """
-    normalised = validate_trigger_spec(spec)
     zone = resolve_zone(timezone)
     _require_aware(anchor, "anchor")
     _require_aware(start_at, "start_at")
     _require_aware(end_at, "end_at")
     if start_at is not None and end_at is not None and to_utc(end_at) < to_utc(start_at):
         raise InvalidTrigger("end_at", "must not be earlier than start_at")
-    trigger = _build(normalised, zone, anchor)
+    trigger = _build_cached(spec, zone, anchor)
     if start_at is None and end_at is None:
         return trigger
     return BoundedTrigger(trigger, start_at, end_at)
+
+
+def _build_cached(spec: Mapping[str, Any], zone: tzinfo, anchor: datetime) -> Trigger:
+    """Validated and built once per distinct (spec, zone, and anchor when the kind uses one).
+
+    Beat builds a trigger for every due schedule on every tick; in a herd most share a spec (``* * * * *``),
+    and parsing a crontab costs far more than finding its next fire time. Trigger objects are immutable.
+    """
+    try:
+        spec_key = json.dumps(spec, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return _build(validate_trigger_spec(spec), zone, anchor)  # not JSON: let validation say why
+    return _build_from_key(spec_key, zone, to_utc(anchor) if _uses_anchor(spec) else None)
+
+
+@lru_cache(maxsize=4096)
+def _build_from_key(spec_key: str, zone: tzinfo, anchor: datetime | None) -> Trigger:
+    # Kinds that ignore the anchor are cached without one; any aware datetime does for them.
+    return _build(validate_trigger_spec(json.loads(spec_key)), zone, anchor or _UNUSED_ANCHOR)
+
+
+def _uses_anchor(spec: object) -> bool:
+    if not isinstance(spec, Mapping):
+        return True  # not a valid spec: keep the anchor, validation will refuse it anyway
+    if spec.get("type") in ("interval", "calendarinterval"):
+        return True
+    members = spec.get("triggers")
+    return isinstance(members, list) and any(_uses_anchor(member) for member in members)
 
 
 def resolve_zone(timezone: str | tzinfo) -> tzinfo:

@@ -1,0 +1,210 @@
+"""The Python API of SPEC.md and the schedule model's save rules, against the real database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from beat_store import (
+    ScheduleExists,
+    ScheduleLookupError,
+    add_schedule,
+    pause_schedule,
+    remove_schedule,
+    resume_schedule,
+    run_now,
+)
+from beat_store.enums import ExecutionStatus, ScheduleSource
+from beat_store.models import Execution, Schedule
+from tests import celery_app  # noqa: F401  (the memory-broker app becomes current: run_now sends there)
+
+pytestmark = pytest.mark.django_db
+
+EVERY_MINUTE = {"type": "cron", "expression": "* * * * *"}
+HOURLY = {"type": "interval", "hours": 1}
+
+
+def test_add_schedule_creates_a_code_schedule_with_its_first_fire_time() -> None:
+    schedule = add_schedule("report", "tests.add", EVERY_MINUTE, args=[1, 2], kwargs={"x": 1}, queue="reports")
+
+    assert schedule.source == ScheduleSource.CODE
+    assert schedule.trigger_kind == "cron"
+    assert schedule.next_fire_at is not None
+    assert schedule.next_fire_at.second == 0
+    assert Schedule.objects.get(name="report").queue == "reports"
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected_task"),
+    [("do_nothing", "tests.add"), ("replace", "tests.fail")],
+    ids=["do nothing keeps the existing schedule", "replace updates it in place"],
+)
+def test_conflict_policies_for_an_existing_name(policy: str, expected_task: str) -> None:
+    first = add_schedule("job", "tests.add", EVERY_MINUTE)
+
+    again = add_schedule("job", "tests.fail", EVERY_MINUTE, conflict_policy=policy)  # type: ignore[arg-type]
+
+    assert again.pk == first.pk
+    assert Schedule.objects.get(name="job").task == expected_task
+
+
+def test_conflict_policy_exception_raises_schedule_exists() -> None:
+    add_schedule("job", "tests.add", EVERY_MINUTE)
+
+    with pytest.raises(ScheduleExists, match="'job' already exists"):
+        add_schedule("job", "tests.add", EVERY_MINUTE, conflict_policy="exception")
+
+
+def test_replace_with_the_same_timing_keeps_the_next_fire_time() -> None:
+    first = add_schedule("job", "tests.add", HOURLY)
+
+    again = add_schedule("job", "tests.add", HOURLY, kwargs={"new": True}, conflict_policy="replace")
+
+    assert again.next_fire_at == first.next_fire_at
+    assert again.kwargs == {"new": True}
+
+
+@pytest.mark.parametrize(
+    ("trigger", "fields", "field"),
+    [
+        ({"type": "cron", "expression": "61 * * * *"}, {}, "trigger"),
+        ({"type": "interval", "seconds": 0}, {}, "trigger"),
+        ({"type": "weekly"}, {}, "trigger"),
+        (EVERY_MINUTE, {"timezone": "Mars/Olympus"}, "timezone"),
+        (EVERY_MINUTE, {"coalesce": "sometimes"}, "coalesce"),
+        (EVERY_MINUTE, {"max_instances": 0}, "max_instances"),
+        (EVERY_MINUTE, {"jitter": -1}, "jitter"),
+        (EVERY_MINUTE, {"priority": 300}, "priority"),
+        (EVERY_MINUTE, {"headers": ["not", "an", "object"]}, "headers"),
+    ],
+    ids=[
+        "a minute out of range",
+        "a zero interval",
+        "an unknown trigger type",
+        "an unknown time zone",
+        "an unknown coalesce policy",
+        "max instances below one",
+        "a negative jitter",
+        "a priority above 255",
+        "headers that are not an object",
+    ],
+)
+def test_invalid_values_raise_a_validation_error_naming_the_field_and_write_nothing(
+    trigger: dict[str, object], fields: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        add_schedule("bad", "tests.add", trigger, **fields)
+
+    assert field in raised.value.message_dict
+    assert not Schedule.objects.filter(name="bad").exists()
+
+
+def test_unknown_keyword_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="colour"):
+        add_schedule("bad", "tests.add", EVERY_MINUTE, colour="blue")
+
+
+def test_a_start_in_the_past_makes_past_fire_times_due_at_once() -> None:
+    start = timezone.now() - timedelta(hours=3, minutes=30)
+
+    schedule = add_schedule("backfill", "tests.add", HOURLY, start_at=start)
+
+    assert schedule.next_fire_at == start
+
+
+def test_editing_the_trigger_of_a_schedule_that_fired_counts_from_now() -> None:
+    schedule = add_schedule("job", "tests.add", HOURLY, start_at=timezone.now() - timedelta(days=1))
+    Schedule.objects.filter(pk=schedule.pk).update(last_fire_at=timezone.now() - timedelta(minutes=5))
+    schedule.refresh_from_db()
+
+    schedule.trigger = EVERY_MINUTE
+    schedule.save()
+
+    assert schedule.next_fire_at is not None
+    assert schedule.next_fire_at >= timezone.now() - timedelta(seconds=1)
+
+
+def test_saving_without_timing_changes_leaves_beats_state_alone() -> None:
+    schedule = add_schedule("job", "tests.add", HOURLY)
+    stale = Schedule.objects.get(pk=schedule.pk)
+    advanced = timezone.now() + timedelta(days=3)
+    Schedule.objects.filter(pk=schedule.pk).update(next_fire_at=advanced)
+
+    stale.description = "edited in a form opened before beat advanced the schedule"
+    stale.save()
+
+    assert Schedule.objects.get(pk=schedule.pk).next_fire_at == advanced
+
+
+def test_a_partly_loaded_schedule_saves_without_rescheduling() -> None:
+    schedule = add_schedule("job", "tests.add", HOURLY)
+    partial = Schedule.objects.only("name", "description").get(pk=schedule.pk)
+
+    partial.description = "renamed"
+    partial.save()
+
+    assert Schedule.objects.get(pk=schedule.pk).next_fire_at == schedule.next_fire_at
+
+
+def test_pause_then_resume_from_now_skips_what_was_missed() -> None:
+    schedule = add_schedule("job", "tests.add", HOURLY, start_at=timezone.now() - timedelta(hours=5))
+
+    pause_schedule("job")
+    resumed = resume_schedule("job", resume_from="now")
+
+    assert schedule.next_fire_at < timezone.now()
+    assert resumed.next_fire_at is not None
+    assert resumed.next_fire_at >= timezone.now() - timedelta(seconds=1)
+    assert not resumed.paused
+
+
+def test_resume_without_from_keeps_the_missed_fire_times_for_the_coalesce_policy() -> None:
+    schedule = add_schedule("job", "tests.add", HOURLY, start_at=timezone.now() - timedelta(hours=5))
+    pause_schedule("job")
+
+    resumed = resume_schedule("job")
+
+    assert resumed.next_fire_at == schedule.next_fire_at
+
+
+@pytest.mark.parametrize(
+    "call",
+    [pause_schedule, resume_schedule, remove_schedule, run_now],
+    ids=["pause", "resume", "remove", "run now"],
+)
+def test_unknown_names_raise_schedule_lookup_error(call: object) -> None:
+    with pytest.raises(ScheduleLookupError, match="No schedule named 'ghost'"):
+        call("ghost")  # type: ignore[operator]
+
+
+def test_remove_schedule_keeps_its_history() -> None:
+    add_schedule("job", "tests.add", HOURLY)
+    run_now("job")
+
+    remove_schedule("job")
+
+    kept = Execution.objects.get(schedule_name="job")
+    assert kept.schedule is None
+
+
+def test_run_now_sends_a_manual_run_with_overridden_kwargs() -> None:
+    add_schedule("job", "tests.add", HOURLY, kwargs={"x": 1})
+
+    execution = run_now("job", kwargs={"x": 2})
+
+    assert execution.status == ExecutionStatus.SENT
+    assert execution.manual
+    assert execution.kwargs_override == {"x": 2}
+
+
+def test_run_now_is_skipped_at_max_instances_and_says_why() -> None:
+    add_schedule("job", "tests.add", HOURLY, max_instances=1)
+    run_now("job")
+
+    second = run_now("job")
+
+    assert second.status == ExecutionStatus.SKIPPED
+    assert "max" in second.result
