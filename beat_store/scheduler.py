@@ -68,23 +68,30 @@ class Scheduler(beat.Scheduler):
             return self._error_backoff
 
     def _run_once(self) -> None:
-        from beat_store import dispatch, executions, store
+        from beat_store import executions, store
         from beat_store.conf import settings
 
         now = timezone.now()
         store.plan_new_schedules(now, limit=settings.BATCH_SIZE)
-        while store.plan_due_schedules(now, limit=settings.BATCH_SIZE, rng=self._rng).claimed == settings.BATCH_SIZE:
-            pass
+        # Plan a batch, send what is due, repeat: in a herd the first messages leave after one batch has been
+        # planned, not after all of them.
         while True:
-            runs = store.claim_pending_runs(timezone.now(), owner=self.owner, limit=settings.BATCH_SIZE)
-            if not runs:
-                break
-            dispatch.send_claimed_runs(runs, app=self.app, now=timezone.now())
-            if len(runs) < settings.BATCH_SIZE:
+            planned = store.plan_due_schedules(now, limit=settings.BATCH_SIZE, rng=self._rng)
+            sent_a_full_batch = self._send_due_runs(limit=settings.BATCH_SIZE)
+            if planned.claimed < settings.BATCH_SIZE and not sent_a_full_batch:
                 break
         if time.monotonic() >= self._next_lost_check:
             self._next_lost_check = time.monotonic() + LOST_CHECK_EVERY
             executions.mark_lost(now=now)
+
+    def _send_due_runs(self, *, limit: int) -> bool:
+        """Send one batch of due pending runs; tell whether it was full (more may be waiting)."""
+        from beat_store import dispatch, store
+
+        runs = store.claim_pending_runs(timezone.now(), owner=self.owner, limit=limit)
+        if runs:
+            dispatch.send_claimed_runs(runs, app=self.app, now=timezone.now())
+        return len(runs) == limit
 
     def _sleep_until_next_work(self, now: Any, *, cap: float) -> float:
         from beat_store import store
