@@ -70,6 +70,7 @@ def celery_entry_fields(entry: Mapping[str, Any], *, app: Celery) -> dict[str, A
         "trigger": convert_celery_schedule(entry["schedule"]),
         "args": list(entry.get("args") or ()),
         "kwargs": dict(entry.get("kwargs") or {}),
+        # Celery evaluates a beat_schedule crontab in its own timezone setting, so the entry keeps that zone.
         "timezone": str(app.conf.timezone or settings.DEFAULT_TIMEZONE),
     }
     options = dict(entry.get("options") or {})
