@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 #: Longest pause after database errors, in seconds (the back-off doubles up to it).
 MAX_ERROR_BACKOFF = 30.0
+#: Shortest pause between two ticks, in seconds.
+MIN_SLEEP = 0.02
 #: How often open runs are checked for lost workers, in seconds.
 LOST_CHECK_EVERY = 60.0
 
@@ -99,7 +101,9 @@ class Scheduler(beat.Scheduler):
         upcoming = store.next_work_at(now)
         if upcoming is None:
             return cap
-        return max(0.0, min(cap, (upcoming - timezone.now()).total_seconds()))
+        # Work already due after a full pass is held by another beat (rows locked, runs leased): poll it
+        # briefly instead of spinning.
+        return max(MIN_SLEEP, min(cap, (upcoming - timezone.now()).total_seconds()))
 
     # Celery's beat keeps its entries in a dict; ours live in the database.
     @property

@@ -88,7 +88,9 @@ def _seed(schedule_count: int, execution_count: int) -> int:
         Schedule(
             name=f"job-{number:06d}",
             task=f"proj.tasks.task_{number % 50}",
-            trigger={"type": "cron", "expression": "*/5 * * * *"} if number % 10 else {"type": "interval", "seconds": 60},
+            trigger={"type": "cron", "expression": "*/5 * * * *"}
+            if number % 10
+            else {"type": "interval", "seconds": 60},
             trigger_kind="cron" if number % 10 else "interval",
             timezone="Europe/Paris",
             paused=number % 97 == 0,
@@ -124,7 +126,9 @@ def _seed(schedule_count: int, execution_count: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     User.objects.create_superuser("bench", "bench@example.com", "bench")
-    print(f"seeded {schedule_count} schedules and {execution_count} executions in {time.perf_counter() - started:.1f} s")
+    print(
+        f"seeded {schedule_count} schedules and {execution_count} executions in {time.perf_counter() - started:.1f} s"
+    )
     return ids[len(ids) // 2]
 
 
