@@ -1,0 +1,109 @@
+"""Beat's SQL (store.py) against the real database: planning, claiming, leases."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from beat_store import store
+from beat_store.api import add_schedule
+from beat_store.enums import ExecutionStatus
+from beat_store.models import Execution, Schedule
+
+pytestmark = pytest.mark.django_db
+
+NEVER_AGREE = {
+    "type": "and",
+    "triggers": [
+        {"type": "cron", "day_of_week": "mon", "hour": "9"},
+        {"type": "cron", "day_of_week": "tue", "hour": "9"},
+    ],
+}
+
+
+def test_rows_created_without_save_get_their_first_fire_time_from_beat() -> None:
+    now = timezone.now()
+    Schedule.objects.bulk_create(
+        [
+            Schedule(
+                name="bulk", task="tests.add", trigger={"type": "interval", "seconds": 30}, trigger_kind="interval"
+            ),
+            Schedule(name="broken", task="tests.add", trigger={"type": "cron", "minute": "99"}, trigger_kind="cron"),
+        ]
+    )
+
+    planned = store.plan_new_schedules(now, limit=100)
+
+    bulk, broken = Schedule.objects.get(name="bulk"), Schedule.objects.get(name="broken")
+    assert planned == 2
+    assert bulk.next_fire_at is not None
+    assert broken.paused
+    assert "minute" in broken.last_error
+
+
+def test_a_trigger_that_gives_up_pauses_its_schedule_and_records_why() -> None:
+    schedule = add_schedule("stuck", "tests.add", {"type": "interval", "seconds": 60})
+    Schedule.objects.filter(pk=schedule.pk).update(trigger=NEVER_AGREE, trigger_kind="and")
+
+    summary = store.plan_due_schedules(schedule.next_fire_at + timedelta(seconds=1), limit=10, rng=random.Random(1))
+
+    stuck = Schedule.objects.get(pk=schedule.pk)
+    assert summary.claimed == 1
+    assert stuck.paused
+    assert "TriggerGaveUp" in stuck.last_error
+    assert not Execution.objects.filter(schedule=stuck).exists()
+
+
+def test_due_schedules_are_recorded_pending_and_advanced_in_one_pass() -> None:
+    start = timezone.now() - timedelta(minutes=10)
+    schedule = add_schedule(
+        "every-minute", "tests.add", {"type": "interval", "minutes": 1}, start_at=start, coalesce="all"
+    )
+    now = timezone.now()
+
+    summary = store.plan_due_schedules(now, limit=10, rng=random.Random(1))
+
+    advanced = Schedule.objects.get(pk=schedule.pk)
+    runs = Execution.objects.filter(schedule=schedule)
+    assert summary.recorded == runs.count() == 11
+    assert set(runs.values_list("status", flat=True)) == {ExecutionStatus.PENDING, ExecutionStatus.SKIPPED}
+    assert advanced.next_fire_at > now
+    assert advanced.last_fire_at <= now
+
+
+def test_two_owners_never_lease_the_same_pending_run() -> None:
+    add_schedule(
+        "job",
+        "tests.add",
+        {"type": "interval", "seconds": 60},
+        start_at=timezone.now() - timedelta(minutes=5),
+        coalesce="all",
+        max_instances=100,
+    )
+    now = timezone.now()
+    store.plan_due_schedules(now, limit=10, rng=random.Random(1))
+
+    first = store.claim_pending_runs(now, owner="beat-a", limit=3)
+    second = store.claim_pending_runs(now, owner="beat-b", limit=100)
+
+    assert len(first) == 3
+    assert {run.pk for run in first}.isdisjoint(run.pk for run in second)
+    assert len(first) + len(second) == Execution.objects.filter(status=ExecutionStatus.PENDING).count()
+
+
+def test_an_expired_lease_is_claimed_again() -> None:
+    add_schedule(
+        "job", "tests.add", {"type": "interval", "seconds": 60}, start_at=timezone.now() - timedelta(seconds=1)
+    )
+    now = timezone.now()
+    store.plan_due_schedules(now, limit=10, rng=random.Random(1))
+    (leased,) = store.claim_pending_runs(now, owner="dead-beat", limit=10)
+
+    later = now + timedelta(hours=1)
+    (reclaimed,) = store.claim_pending_runs(later, owner="survivor", limit=10)
+
+    assert reclaimed.pk == leased.pk
+    assert Execution.objects.get(pk=leased.pk).lease_owner == "survivor"
