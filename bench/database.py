@@ -9,9 +9,7 @@ from psycopg import sql
 
 def _admin_connection() -> psycopg.Connection[tuple[object, ...]]:
     db = settings.DATABASES["default"]
-    return psycopg.connect(
-        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname="postgres", autocommit=True
-    )
+    return psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname="postgres", autocommit=True)
 
 
 def _name() -> str:

@@ -26,8 +26,15 @@ def start_beats(kind: str, count: int, *, log_dir: Path, tag: str) -> list[subpr
     for number in range(count):
         log = (log_dir / f"{tag}-beat{number}.log").open("wb")
         command = [
-            sys.executable, "-m", "celery", "-A", "bench.celery_app", "beat",
-            "-S", SCHEDULERS[kind], "--loglevel=WARNING",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.celery_app",
+            "beat",
+            "-S",
+            SCHEDULERS[kind],
+            "--loglevel=WARNING",
             # Only Celery's default PersistentScheduler uses this file; keep it out of the tree anyway.
             f"--schedule=/tmp/bench-{tag}-beat{number}",
         ]

@@ -1,6 +1,6 @@
 """Where a profiled beat spent its time: top frames by inclusive and by own samples, from py-spy raw output.
 
-    python -m bench.profile_summary bench/results/beat_store-n10000-b1-herd.txt [--top 25]
+python -m bench.profile_summary bench/results/beat_store-n10000-b1-herd.txt [--top 25]
 """
 
 from __future__ import annotations

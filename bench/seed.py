@@ -97,11 +97,19 @@ def arm_beat_store(*, boundary: datetime, now: datetime) -> None:
         )
         Schedule.objects.filter(name__in=[CANARY, EDIT]).delete()
     Schedule(
-        name=CANARY, task=TASK, args=[CANARY], trigger={"type": "interval", "seconds": 3600}, queue=CANARY,
+        name=CANARY,
+        task=TASK,
+        args=[CANARY],
+        trigger={"type": "interval", "seconds": 3600},
+        queue=CANARY,
         timezone="UTC",
     ).save()
     Schedule(
-        name=EDIT, task=TASK, args=[EDIT], trigger={"type": "cron", "expression": "0 0 1 1 *"}, queue=EDIT,
+        name=EDIT,
+        task=TASK,
+        args=[EDIT],
+        trigger={"type": "cron", "expression": "0 0 1 1 *"},
+        queue=EDIT,
         timezone="UTC",
     ).save()
 
@@ -158,7 +166,11 @@ def arm_dcb(*, boundary: datetime, now: datetime) -> None:
         minute="0", hour="0", day_of_week="*", day_of_month="1", month_of_year="1", timezone="UTC"
     )
     PeriodicTask.objects.create(
-        name=CANARY, task=TASK, args=json.dumps([CANARY]), interval=hourly, queue=CANARY,
+        name=CANARY,
+        task=TASK,
+        args=json.dumps([CANARY]),
+        interval=hourly,
+        queue=CANARY,
         last_run_at=now - timedelta(seconds=3601),
     )
     PeriodicTask.objects.create(
@@ -219,14 +231,22 @@ def arm_redbeat(*, boundary: datetime, now: datetime, n: int) -> None:
             pipe.execute()
     pipe.execute()
     canary = RedBeatSchedulerEntry(
-        name=CANARY, task=TASK, schedule=schedule(run_every=timedelta(seconds=3600)), args=[CANARY],
-        options={"queue": CANARY}, app=app,
+        name=CANARY,
+        task=TASK,
+        schedule=schedule(run_every=timedelta(seconds=3600)),
+        args=[CANARY],
+        options={"queue": CANARY},
+        app=app,
     )
     canary.last_run_at = now - timedelta(seconds=3601)
     canary.save()
     edit = RedBeatSchedulerEntry(
-        name=EDIT, task=TASK, schedule=crontab(minute="0", hour="0", day_of_month="1", month_of_year="1"),
-        args=[EDIT], options={"queue": EDIT}, app=app,
+        name=EDIT,
+        task=TASK,
+        schedule=crontab(minute="0", hour="0", day_of_month="1", month_of_year="1"),
+        args=[EDIT],
+        options={"queue": EDIT},
+        app=app,
     )
     edit.last_run_at = now
     edit.save()
