@@ -19,7 +19,7 @@ from beat_store.exceptions import InvalidTrigger
 from beat_store.forms.fields import DatalistInput, JSONTextField
 from beat_store.forms.preview import FireTimePreview, preview_fire_times
 from beat_store.forms.triggers import TriggerEditor
-from beat_store.models import Schedule
+from beat_store.models import DEFINITION_FIELDS, Schedule
 from beat_store.timezones import get_zone
 from beat_store.triggers import build_trigger
 
@@ -127,28 +127,7 @@ class ScheduleForm(forms.ModelForm):
 
     class Meta:
         model = Schedule
-        fields = (
-            "name",
-            "description",
-            "task",
-            "paused",
-            "trigger",
-            "timezone",
-            "start_at",
-            "end_at",
-            "args",
-            "kwargs",
-            "coalesce",
-            "misfire_grace_time",
-            "max_instances",
-            "jitter",
-            "queue",
-            "exchange",
-            "routing_key",
-            "priority",
-            "expires",
-            "headers",
-        )
+        fields = DEFINITION_FIELDS  # the admin lays them out with its fieldsets
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
