@@ -14,7 +14,6 @@ from django.utils import timezone as dj_timezone
 from django.utils.safestring import SafeString
 
 from beat_store.conf import settings
-from beat_store.enums import ScheduleSource
 from beat_store.exceptions import InvalidTrigger
 from beat_store.forms.fields import DatalistInput, JSONTextField
 from beat_store.forms.preview import FireTimePreview, preview_fire_times
@@ -207,6 +206,11 @@ class ScheduleForm(forms.ModelForm):
         if preview.error and not preview.fire_times:
             # Saving would fail when the schedule computes its first fire time: refuse it here instead.
             self.add_error("trigger", preview.error)
+        elif not preview.fire_times:
+            self.warnings.append(
+                "This trigger has no fire time from now on (a date in the past, or an end before the next fire "
+                "time): the schedule is saved as finished and will not run."
+            )
         return preview
 
     def get_preview(self) -> FireTimePreview | None:
@@ -238,7 +242,3 @@ class ScheduleForm(forms.ModelForm):
         if self.editor.spec is not None and self.editor.spec != self.initial.get("trigger"):
             changed.append("trigger")
         return changed
-
-    @property
-    def is_declared(self) -> bool:
-        return self.instance.source in (ScheduleSource.SETTINGS, ScheduleSource.CODE)

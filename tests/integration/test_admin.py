@@ -677,3 +677,13 @@ def test_prune_command_deletes_old_executions() -> None:
 def test_prune_command_refuses_a_bad_age_clearly() -> None:
     with pytest.raises(CommandError, match=r"--older-than: '7 days' is not an age"):
         call_command("beat_store_prune", "--older-than", "7 days")
+
+
+def test_a_date_in_the_past_is_saved_finished_with_a_warning(admin_client: Client) -> None:
+    overrides = {"trigger-kind": "date", "trigger-date_run_at": "2020-01-01 09:00"}
+
+    response = admin_client.post(ADD_URL, form_data(**overrides), follow=True)
+
+    schedule = Schedule.objects.get(name="nightly report")
+    assert schedule.is_finished
+    assert "has no fire time from now on" in response.content.decode()
