@@ -123,6 +123,7 @@ BEAT_STORE_SCHEDULES = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"plain": {"format": "[%(asctime)s: %(levelname)s/%(name)s] %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {"beat_store": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
