@@ -12,7 +12,6 @@ from typing import Any
 from celery import Celery
 from celery.schedules import crontab, schedule, solar
 from django.core.exceptions import ValidationError
-from django.db import transaction
 
 from beat_store.conf import settings
 from beat_store.enums import ScheduleSource
@@ -121,17 +120,16 @@ def sync_declared_schedules(app: Celery) -> SyncReport:
     for name, fields in declared.items():
         fields = dict(fields)
         try:
-            with transaction.atomic():
-                add_schedule(
-                    name,
-                    fields.pop("task", ""),
-                    fields.pop("trigger", None) or {},
-                    args=fields.pop("args", ()),
-                    kwargs=fields.pop("kwargs", None),
-                    conflict_policy="replace",
-                    source=ScheduleSource.SETTINGS,
-                    **fields,
-                )
+            add_schedule(
+                name,
+                fields.pop("task", ""),
+                fields.pop("trigger", None) or {},
+                args=fields.pop("args", ()),
+                kwargs=fields.pop("kwargs", None),
+                conflict_policy="replace",
+                source=ScheduleSource.SETTINGS,
+                **fields,
+            )
             report.saved.append(name)
         except (ValidationError, InvalidTrigger, TypeError, ValueError) as error:
             report.refused[name] = _describe(error)

@@ -46,7 +46,8 @@ def send_claimed_runs(runs: Sequence[Execution], *, app: Celery, now: datetime) 
     orphan_ids = {run.pk for run in runs if run.schedule_id is None} - late_ids
     if orphan_ids:
         executions.close_unsent(orphan_ids, status=S.REVOKED, reason="schedule deleted before the run was sent", at=now)
-    to_send = [run for run in runs if run.pk not in late_ids | orphan_ids]
+    closed_ids = late_ids | orphan_ids
+    to_send = [run for run in runs if run.pk not in closed_ids]
     to_send = _skip_already_published(to_send, app=app)
     sent = 0
     try:

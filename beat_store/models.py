@@ -73,6 +73,10 @@ class ScheduleQuerySet(models.QuerySet["Schedule"]):
     def due(self, now: datetime) -> ScheduleQuerySet:
         return self.filter(paused=False, next_fire_at__lte=now)
 
+    def unplanned(self) -> ScheduleQuerySet:
+        """Rows written without save() (bulk_create, update()): beat gives them their first fire time."""
+        return self.filter(next_fire_at__isnull=True, finished_at__isnull=True, paused=False)
+
 
 class Schedule(models.Model):
     """A named task with a trigger and the policy that turns its fire times into runs."""

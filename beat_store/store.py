@@ -80,9 +80,8 @@ def _lock(queryset: QuerySet[Any]) -> QuerySet[Any]:
 
 def plan_new_schedules(now: datetime, *, limit: int) -> int:
     """Give a first ``next_fire_at`` to rows written without ``save()`` (``bulk_create``, ``update()``)."""
-    unplanned = Schedule.objects.filter(next_fire_at__isnull=True, finished_at__isnull=True, paused=False)
     with transaction.atomic():
-        rows = list(_lock(unplanned).order_by("id")[:limit])
+        rows = list(_lock(Schedule.objects.unplanned()).order_by("id")[:limit])
         for schedule in rows:
             try:
                 schedule.reschedule(now, from_start=schedule.last_fire_at is None)
