@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
 from beat_store.api import pause_schedule
-from beat_store.exceptions import ScheduleLookupError
 from beat_store.management.base import BeatStoreCommand
 
 
@@ -18,8 +17,5 @@ class Command(BeatStoreCommand):
         parser.add_argument("name", help="The schedule's name.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            pause_schedule(options["name"])
-        except ScheduleLookupError as error:
-            raise CommandError(str(error)) from error
+        pause_schedule(options["name"])
         self.stdout.write(f"Paused {options['name']}.")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
 from beat_store.api import resume_schedule
-from beat_store.exceptions import ScheduleLookupError
 from beat_store.management.base import BeatStoreCommand
 
 
@@ -26,9 +25,6 @@ class Command(BeatStoreCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            schedule = resume_schedule(options["name"], resume_from="now" if options["from_now"] else None)
-        except ScheduleLookupError as error:
-            raise CommandError(str(error)) from error
+        schedule = resume_schedule(options["name"], resume_from="now" if options["from_now"] else None)
         next_fire = schedule.next_fire_at.isoformat() if schedule.next_fire_at else "none (finished)"
         self.stdout.write(f"Resumed {schedule.name}; next fire time: {next_fire}.")

@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 
 from beat_store.api import run_now
-from beat_store.exceptions import ScheduleLookupError
 from beat_store.management.base import BeatStoreCommand
 
 
@@ -29,8 +28,6 @@ class Command(BeatStoreCommand):
         kwargs = _parse_kwargs(options["kwargs"])
         try:
             execution = run_now(options["name"], kwargs=kwargs)
-        except ScheduleLookupError as error:
-            raise CommandError(str(error)) from error
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from error
         self.stdout.write(f"{execution.schedule_name}: {execution.status} (task id {execution.task_id})")
