@@ -1,12 +1,13 @@
 """The admin in a real headless Chromium (Debian's package, driven by Playwright) against the live server.
 
 Locally the tests skip when Chromium or Playwright is missing; under CI=true they fail instead
-(scripts/install-browser.sh installs Chromium). Screenshots land in docs/screenshots/.
+(scripts/install-browser.sh installs Chromium). With BEAT_STORE_UPDATE_SCREENSHOTS=1 they refresh docs/screenshots/.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +30,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The docs' screenshots are refreshed on request (BEAT_STORE_UPDATE_SCREENSHOTS=1), so a test run leaves the
+# tree clean; otherwise they are still taken, into a scratch folder.
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("BEAT_STORE_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "beat_store-screenshots"
+)
 PASSWORD = "correct horse battery staple"
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls of the test itself are still
