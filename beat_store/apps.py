@@ -9,7 +9,12 @@ class BeatStoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from beat_store import checks, receivers
+        from django.db.models.signals import post_delete, post_save
+
+        from beat_store import checks, receivers, wakeups
+        from beat_store.models import Schedule
 
         checks.register()
         receivers.connect()
+        post_save.connect(wakeups.notify_schedules_changed, sender=Schedule, dispatch_uid="beat_store_wakeup_save")
+        post_delete.connect(wakeups.notify_schedules_changed, sender=Schedule, dispatch_uid="beat_store_wakeup_delete")

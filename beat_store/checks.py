@@ -11,6 +11,8 @@ id                      what it means
 ``beat_store.W002``     Schedules name tasks the Celery app does not know (silence with
                         ``BEAT_STORE_ALLOW_UNREGISTERED_TASKS = True`` when only some workers import them).
 ``beat_store.W003``     The worker-side receivers are not connected: executions would stay ``sent``.
+``beat_store.E003``     ``BEAT_STORE_WAKEUPS`` is neither ``"postgres"`` nor a ``redis://`` URL, or is
+                        ``"postgres"`` while the default database is not PostgreSQL.
 ======================  =====================================================================================
 
 No check may crash ``manage.py check``: the one that reads the database skips silently while the tables do not
@@ -116,6 +118,28 @@ def check_receivers_connected(app_configs: Any, **kwargs: Any) -> list[checks.Ch
     ]
 
 
+def check_wakeups(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    from django.db import connection
+
+    from beat_store import wakeups
+
+    try:
+        kind = wakeups.configured_kind()
+    except ValueError as error:
+        problem = str(error)
+    else:
+        if kind != wakeups.POSTGRES or connection.vendor == "postgresql":
+            return []
+        problem = f"BEAT_STORE_WAKEUPS = 'postgres' needs PostgreSQL, but the default database is {connection.vendor}"
+    return [
+        checks.Error(
+            problem,
+            hint="Use 'postgres' with a PostgreSQL database, a redis:// URL, or remove the setting to poll only.",
+            id="beat_store.E003",
+        )
+    ]
+
+
 def configured_beat_scheduler() -> str:
     """The beat scheduler Celery is configured with, as a dotted path ('' when none is set)."""
     value = _celery_conf_value("beat_scheduler", "CELERY_BEAT_SCHEDULER")
@@ -163,3 +187,4 @@ def register() -> None:
     checks.register(check_time_zones_agree, checks.Tags.compatibility)
     checks.register(check_tasks_known, checks.Tags.compatibility)
     checks.register(check_receivers_connected, checks.Tags.compatibility)
+    checks.register(check_wakeups, checks.Tags.compatibility)

@@ -24,6 +24,12 @@ class BeatStoreSettings:
         return float(self._get("MAX_POLL_INTERVAL", 1.0))
 
     @property
+    def WAKEUPS(self) -> str | None:
+        """Optional instant wake-ups on schedule changes: ``"postgres"`` (LISTEN/NOTIFY) or a ``redis://`` URL."""
+        value = self._get("WAKEUPS", None)
+        return str(value) if value else None
+
+    @property
     def BATCH_SIZE(self) -> int:
         """How many due schedules (or pending runs) one tick claims per database round trip."""
         return int(self._get("BATCH_SIZE", 500))

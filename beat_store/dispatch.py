@@ -13,11 +13,12 @@ from celery import Celery
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from beat_store import executions, headers
+from beat_store import executions
 from beat_store.broker_inspection import queued_task_ids
 from beat_store.conf import settings
 from beat_store.enums import ExecutionStatus as S
-from beat_store.models import Execution, Schedule
+from beat_store.messages import MessageFactory
+from beat_store.models import Execution
 from beat_store.store import release_runs
 
 logger = logging.getLogger(__name__)
@@ -29,13 +30,26 @@ PUBLISH_CHUNK = 200
 
 
 def send_claimed_runs(runs: Sequence[Execution], *, app: Celery, now: datetime) -> int:
-    """Send ``runs`` (leased to this process) and mark them; return how many the broker took.
+    """Send ``runs`` leased by ``store.claim_pending_runs`` and mark them; return how many the broker took.
 
-    Runs past their start deadline are marked ``missed``. The rest go out in chunks over one producer; each chunk
-    is one pipelined round trip where the transport batches (kombu's ``Producer.batch``: Redis) and is marked
-    ``sent`` right after, so a beat killed mid-herd leaves at most one chunk whose fate is unknown (re-sent, with
-    the same task id, once its lease runs out). When the broker fails, the unsent runs are released for a retry.
+    Runs past their start deadline are marked ``missed``, runs of deleted schedules ``revoked``, and runs in doubt
+    (a beat died while publishing them) whose message the broker still holds ``sent``. The rest go out in
+    chunks over one producer; each chunk is one pipelined round trip where the transport batches (kombu's
+    ``Producer.batch``: Redis) and is marked ``sent`` right after, so a beat killed mid-herd leaves at most one
+    chunk in doubt. When the broker fails, the unsent runs are released for a retry.
     """
+    to_send = _skip_already_published(_close_unsendable(runs, now=now), app=app)
+    return _publish(to_send, app=app, now=now, mark_publishing=True)
+
+
+def send_planned_runs(runs: Sequence[Execution], *, app: Celery, now: datetime) -> int:
+    """Send runs this beat has just recorded, leased to itself and marked as being published
+    (``TickSummary.ready``): nobody else can have published them, so the broker is not searched for them."""
+    return _publish(_close_unsendable(runs, now=now), app=app, now=now, mark_publishing=False)
+
+
+def _close_unsendable(runs: Sequence[Execution], *, now: datetime) -> list[Execution]:
+    """Close runs past their start deadline (``missed``) or whose schedule is gone (``revoked``); keep the rest."""
     late_ids = {run.pk for run in runs if run.deadline_at is not None and run.deadline_at < now}
     if late_ids:
         executions.close_unsent(
@@ -47,17 +61,23 @@ def send_claimed_runs(runs: Sequence[Execution], *, app: Celery, now: datetime) 
     if orphan_ids:
         executions.close_unsent(orphan_ids, status=S.REVOKED, reason="schedule deleted before the run was sent", at=now)
     closed_ids = late_ids | orphan_ids
-    to_send = [run for run in runs if run.pk not in closed_ids]
-    to_send = _skip_already_published(to_send, app=app)
+    return [run for run in runs if run.pk not in closed_ids]
+
+
+def _publish(to_send: list[Execution], *, app: Celery, now: datetime, mark_publishing: bool) -> int:
     sent = 0
     try:
         with app.producer_or_acquire() as producer:
+            messages = MessageFactory(app, producer)
             for start in range(0, len(to_send), PUBLISH_CHUNK):
                 chunk = to_send[start : start + PUBLISH_CHUNK]
-                executions.mark_publishing([run.pk for run in chunk], at=timezone.now())
+                if mark_publishing:
+                    executions.mark_publishing([run.pk for run in chunk], at=timezone.now())
+                # Expiry times count from the moment of sending, which in a long herd is well after `now`.
+                sending_at = timezone.now()
                 with _publish_batch(producer, len(chunk)):
                     for run in chunk:
-                        send_run(run, app=app, producer=producer, now=now)
+                        messages.publish(run, now=sending_at)
                 _log_sent(chunk)
                 _mark_sent_durably([run.pk for run in chunk])
                 sent += len(chunk)
@@ -151,43 +171,3 @@ def _publish_batch(producer: Any, size: int) -> AbstractContextManager[Any]:
     # Room for every command of the chunk (a push, and expiry commands on some queues), so that it is flushed
     # once, at the end, and marking it sent matches what the broker holds.
     return batch(max_size=size * 4 + 16)
-
-
-def send_run(run: Execution, *, app: Celery, producer: Any, now: datetime) -> None:
-    """Publish one run with the schedule's arguments and message options."""
-    schedule = run.schedule
-    assert schedule is not None, "runs of deleted schedules are closed before sending"
-    kwargs = run.kwargs_override if run.kwargs_override is not None else schedule.kwargs
-    app.send_task(
-        run.task,
-        args=list(schedule.args),
-        kwargs=dict(kwargs),
-        task_id=run.task_id,
-        producer=producer,
-        **message_options(schedule, run, now=now),
-    )
-
-
-def message_options(schedule: Schedule, run: Execution, *, now: datetime) -> dict[str, Any]:
-    """Celery options of a run: routing from the schedule, expiry from its deadline, our headers."""
-    stamped = dict(schedule.headers) if isinstance(schedule.headers, dict) else {}
-    stamped.update(headers.build(schedule_name=run.schedule_name, execution_id=run.pk, fire_time=run.fire_time))
-    options: dict[str, Any] = {"headers": stamped}
-    for name in ("queue", "exchange", "routing_key"):
-        value = getattr(schedule, name)
-        if value:
-            options[name] = value
-    if schedule.priority is not None:
-        options["priority"] = schedule.priority
-    expires_at = _expiry(schedule, run, now=now)
-    if expires_at is not None:
-        options["expires"] = expires_at
-    return options
-
-
-def _expiry(schedule: Schedule, run: Execution, *, now: datetime) -> datetime | None:
-    """The earlier of the schedule's ``expires`` (from sending) and the run's start deadline (SPEC rule 4)."""
-    candidates = [run.deadline_at] if run.deadline_at is not None else []
-    if schedule.expires is not None:
-        candidates.append(now + timedelta(seconds=schedule.expires))
-    return min(candidates) if candidates else None

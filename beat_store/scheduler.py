@@ -33,6 +33,8 @@ class Scheduler(beat.Scheduler):
         self._rng = random.SystemRandom()
         self._error_backoff = 0.0
         self._next_lost_check = 0.0
+        self._listener: Any = None  # a wakeups.Listener when BEAT_STORE_WAKEUPS is set
+        self._next_listener_attempt = 0.0
         super().__init__(app, *args, **kwargs)
 
     def setup_schedule(self) -> None:
@@ -57,7 +59,8 @@ class Scheduler(beat.Scheduler):
             now = timezone.now()
             record_beat_heartbeat(self.owner, now)
             self._error_backoff = 0.0
-            return self._sleep_until_next_work(now, cap=settings.MAX_POLL_INTERVAL)
+            sleep = self._sleep_until_next_work(now, cap=settings.MAX_POLL_INTERVAL)
+            return self._wait_for_wakeup(sleep)
         except DatabaseError as error:
             self._error_backoff = min(MAX_ERROR_BACKOFF, max(1.0, self._error_backoff * 2))
             logger.error(
@@ -70,7 +73,7 @@ class Scheduler(beat.Scheduler):
             return self._error_backoff
 
     def _run_once(self) -> None:
-        from beat_store import executions, store
+        from beat_store import dispatch, executions, store
         from beat_store.conf import settings
 
         now = timezone.now()
@@ -78,7 +81,9 @@ class Scheduler(beat.Scheduler):
         # Plan a batch, send what is due, repeat: in a herd the first messages leave after one batch has been
         # planned, not after all of them.
         while True:
-            planned = store.plan_due_schedules(now, limit=settings.BATCH_SIZE, rng=self._rng)
+            planned = store.plan_due_schedules(now, limit=settings.BATCH_SIZE, rng=self._rng, owner=self.owner)
+            if planned.ready:
+                dispatch.send_planned_runs(planned.ready, app=self.app, now=timezone.now())
             sent_a_full_batch = self._send_due_runs(limit=settings.BATCH_SIZE)
             if planned.claimed < settings.BATCH_SIZE and not sent_a_full_batch:
                 break
@@ -105,6 +110,47 @@ class Scheduler(beat.Scheduler):
         # briefly instead of spinning.
         return max(MIN_SLEEP, min(cap, (upcoming - timezone.now()).total_seconds()))
 
+    def _wait_for_wakeup(self, sleep: float) -> float:
+        """With wake-ups configured, sleep here, on the listener, and tell Celery's loop not to sleep again.
+
+        A wake-up ends the sleep early: the next tick sees the change at once instead of at the next poll. A
+        broken listener is dropped (polling goes on) and reopened a poll interval later.
+        """
+        listener = self._current_listener()
+        if listener is None or sleep <= MIN_SLEEP:
+            return sleep
+        try:
+            listener.wait(sleep)
+        except Exception as error:  # psycopg/redis errors: lose the hint, keep polling
+            logger.warning(
+                "beat_store: wake-up listener failed, polling until it is back: %s", error, extra={"action": "wakeup"}
+            )
+            self._close_listener()
+            return MIN_SLEEP
+        return 0.0
+
+    def _current_listener(self) -> Any:
+        from beat_store import wakeups
+        from beat_store.conf import settings
+
+        if self._listener is None and time.monotonic() >= self._next_listener_attempt:
+            self._next_listener_attempt = time.monotonic() + max(settings.MAX_POLL_INTERVAL, 1.0)
+            try:
+                self._listener = wakeups.open_listener()
+            except Exception as error:  # a listener that cannot connect must not stop beat: it still polls
+                logger.warning(
+                    "beat_store: cannot listen for wake-ups, polling only: %s", error, extra={"action": "wakeup"}
+                )
+        return self._listener
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except Exception:  # already broken: nothing more to release
+                logger.debug("beat_store: closing the wake-up listener failed", exc_info=True)
+            self._listener = None
+
     # Celery's beat keeps its entries in a dict; ours live in the database.
     @property
     def schedule(self) -> dict[str, Any]:  # type: ignore[override]
@@ -114,6 +160,7 @@ class Scheduler(beat.Scheduler):
         pass
 
     def close(self) -> None:
+        self._close_listener()
         connection.close()
 
     @property

@@ -103,3 +103,7 @@ else:
 
 # High-availability tests shorten the lease so a survivor re-sends a dead beat's runs within seconds.
 BEAT_STORE_LEASE_SECONDS = float(os.environ.get("BEAT_STORE_LEASE_SECONDS", "30"))
+
+# Wake-up tests run beats that poll rarely (BEAT_STORE_MAX_POLL_INTERVAL) and are woken by NOTIFY or pub/sub.
+BEAT_STORE_WAKEUPS = os.environ.get("BEAT_STORE_WAKEUPS") or None
+BEAT_STORE_MAX_POLL_INTERVAL = float(os.environ.get("BEAT_STORE_MAX_POLL_INTERVAL", "1"))

@@ -29,6 +29,8 @@ LAST_YEAR = 9999
 CALENDAR_CYCLE_YEARS = 400
 # Each step either returns or leaves a DST gap or fold behind; a handful is plenty.
 MAX_WALL_STEPS = 100
+# Answers a trigger remembers (see CronTrigger._recent).
+_RECENT_ANSWERS = 256
 
 
 def fields_of(spec: Mapping[str, Any]) -> dict[str, str]:
@@ -55,6 +57,9 @@ class CronTrigger:
     # No match from wall time W means none from any later wall time: remember the earliest such W, so that an
     # impossible pattern (February 30th) walks its 400-year cycle once, not on every call.
     _exhausted_from: list[datetime] = field(default_factory=list, init=False, repr=False, compare=False)
+    # In a herd thousands of schedules share this (cached) trigger and ask for the fire time after the same
+    # instant; the answer never changes, so recent ones are kept. Bounded: cleared when full.
+    _recent: dict[datetime, datetime | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         parsed = APSCronTrigger(**self.values, timezone=UTC).fields
@@ -66,10 +71,17 @@ class CronTrigger:
         return _is_every_value(self.fields["hour"])
 
     def next_at_or_after(self, moment: datetime) -> datetime | None:
+        moment = to_utc(moment)
+        if moment in self._recent:
+            return self._recent[moment]
         try:
-            return self._next_at_or_after(to_utc(moment))
+            found = self._next_at_or_after(moment)
         except OverflowError:
-            return None  # past year 9999
+            found = None  # past year 9999
+        if len(self._recent) >= _RECENT_ANSWERS:
+            self._recent.clear()
+        self._recent[moment] = found
+        return found
 
     def _next_at_or_after(self, moment: datetime) -> datetime | None:
         local = ceil_to_second(moment).astimezone(self.zone)

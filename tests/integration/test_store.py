@@ -107,3 +107,48 @@ def test_an_expired_lease_is_claimed_again() -> None:
 
     assert reclaimed.pk == leased.pk
     assert Execution.objects.get(pk=leased.pk).lease_owner == "survivor"
+
+
+def test_the_planning_beat_gets_its_due_runs_leased_with_ids_and_schedules() -> None:
+    """The herd path: runs due now come back from planning ready to send, nobody else may claim them."""
+    start = timezone.now() - timedelta(minutes=3)
+    job = add_schedule(
+        "job", "tests.add", {"type": "interval", "minutes": 1}, start_at=start, coalesce="all", max_instances=10
+    )
+    later = add_schedule(
+        "jittered", "tests.add", {"type": "interval", "minutes": 1}, start_at=timezone.now(), jitter=30
+    )
+    now = max(s.next_fire_at for s in (job, later))
+
+    summary = store.plan_due_schedules(now, limit=10, rng=random.Random(4), owner="beat-a")
+
+    stored = {run.pk: run for run in Execution.objects.filter(pk__in=[run.pk for run in summary.ready])}
+    assert {run.schedule_id for run in summary.ready} == {job.pk}, "the jittered run is not due yet"
+    assert len(summary.ready) == 4
+    assert all(run.schedule is not None and run.schedule.pk == job.pk for run in summary.ready)
+    for run in summary.ready:
+        assert stored[run.pk].task_id == run.task_id
+        assert stored[run.pk].lease_owner == "beat-a"
+        assert stored[run.pk].publish_attempted_at is not None, "a crash from here on leaves the run in doubt"
+    assert store.claim_pending_runs(now, owner="beat-b", limit=100) == []
+    jittered = Execution.objects.get(schedule=later)
+    assert jittered.lease_owner == ""
+    assert jittered.publish_attempted_at is None
+
+
+def test_a_fire_time_recorded_before_is_neither_recorded_again_nor_sent() -> None:
+    schedule = add_schedule(
+        "job", "tests.add", {"type": "interval", "minutes": 1}, start_at=timezone.now() - timedelta(seconds=5)
+    )
+    now = timezone.now()
+    store.plan_due_schedules(now, limit=10, rng=random.Random(1), owner="beat-a")
+    # A form saved with a stale next_fire_at puts the schedule back on a fire time that already has its record.
+    Schedule.objects.filter(pk=schedule.pk).update(next_fire_at=schedule.next_fire_at)
+
+    again = store.plan_due_schedules(now, limit=10, rng=random.Random(1), owner="beat-b")
+
+    assert again.claimed == 1
+    assert again.recorded == 0
+    assert again.ready == []
+    assert Execution.objects.filter(schedule=schedule).count() == 1
+    assert Schedule.objects.get(pk=schedule.pk).next_fire_at > now

@@ -88,3 +88,32 @@ def test_task_check_skips_when_the_schedule_table_is_unreadable() -> None:
 def test_receivers_connected_check(connected: bool, ids: list[str]) -> None:
     with mock.patch("beat_store.receivers.is_connected", return_value=connected):
         assert [message.id for message in checks.check_receivers_connected(None)] == ids
+
+
+@pytest.mark.parametrize(
+    ("value", "vendor", "ids"),
+    [
+        (None, "sqlite", []),
+        ("redis://127.0.0.1:6379/0", "sqlite", []),
+        ("postgres", "postgresql", []),
+        ("postgres", "sqlite", ["beat_store.E003"]),
+        ("amqp://guest@localhost//", "postgresql", ["beat_store.E003"]),
+    ],
+    ids=[
+        "unset: polling only",
+        "a Redis URL works with any database",
+        "postgres on PostgreSQL",
+        "postgres on SQLite is an error",
+        "another URL is an error",
+    ],
+)
+def test_wakeups_check(value: str | None, vendor: str, ids: list[str]) -> None:
+    with (
+        override_settings(BEAT_STORE_WAKEUPS=value),
+        mock.patch("django.db.connection.vendor", vendor),
+    ):
+        messages = checks.check_wakeups(None)
+
+    assert [message.id for message in messages] == ids
+    if ids:
+        assert "BEAT_STORE_WAKEUPS" in messages[0].msg or "PostgreSQL" in messages[0].msg

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from beat_store.dispatch import message_options
+from beat_store.messages import message_options
 from beat_store.models import Execution, Schedule
 
 NOW = datetime(2026, 12, 1, 9, 0, 5, tzinfo=timezone.utc)
