@@ -256,3 +256,76 @@ def test_max_instances_skips_runs_while_one_is_still_running(celery_processes: C
     executing = [run for run in runs if run.status in (ExecutionStatus.STARTED, ExecutionStatus.SUCCEEDED)]
     for earlier, later in pairwise(executing):
         assert later.started_at >= earlier.finished_at, "two runs of the schedule overlapped"
+
+
+def test_a_worker_sees_a_beat_message_as_it_sees_one_sent_by_apply_async(
+    celery_processes: CeleryProcesses, redis_url: str
+) -> None:
+    """beat_store derives most messages from one ``send_task`` per shape (beat_store.messages); the worker must
+    not be able to tell them from a message of ``apply_async`` with the same arguments and options."""
+    import json
+
+    import redis
+
+    from tests.celery_app import describe_request
+
+    options = {"queue": "described", "priority": 5, "headers": {"tenant": "acme"}}
+    call = {"args": [1, "two"], "kwargs": {"k": [3], "when": None}}
+    for name in ("described-1", "described-2", "described-3"):  # several runs of one shape: derived messages
+        add_schedule(
+            name,
+            "tests.describe_request",
+            {"type": "date", "run_at": (timezone.now() + timedelta(seconds=2)).isoformat()},
+            misfire_grace_time=300,
+            queue=options["queue"],
+            priority=options["priority"],
+            headers=options["headers"],
+            **call,
+        )
+    celery_processes.start_worker(extra_args=("-Q", "described"))
+    celery_processes.start_beat()
+    with describe_request.app.connection_for_write(redis_url) as connection:
+        sent = describe_request.apply_async(
+            **call, **options, expires=timezone.now() + timedelta(seconds=300), connection=connection
+        )
+
+    client = redis.Redis.from_url(redis_url)
+
+    def described(task_id: str) -> dict | None:
+        raw = client.get(f"described:{task_id}")
+        return json.loads(raw) if raw else None
+
+    by_apply_async = wait_until(lambda: described(sent.id), timeout=60, message="the apply_async message consumed")
+    beat_runs = wait_until(
+        lambda: (
+            [
+                found
+                for task_id in Execution.objects.filter(task="tests.describe_request").values_list("task_id", flat=True)
+                if (found := described(task_id))
+            ]
+            if Execution.objects.filter(task="tests.describe_request", status=ExecutionStatus.SUCCEEDED).count() == 3
+            else None
+        ),
+        timeout=60,
+        message="three beat runs consumed",
+    )
+    client.close()
+
+    def comparable(seen: dict) -> dict:
+        assert seen["root_id"] == seen["id"] == seen["correlation_id"]
+        assert seen["expires"] is not None
+        # send_task (what beat_store, like Celery's beat for unknown tasks, builds on) leaves ignore_result
+        # unset, apply_async writes the task's False: the worker reads both as "keep the result".
+        seen = {**seen, "ignore_result": bool(seen["ignore_result"])}
+        return {
+            key: value
+            for key, value in seen.items()
+            if key not in ("id", "root_id", "correlation_id", "expires", "reply_to", "headers")
+        }
+
+    for by_beat in beat_runs:
+        assert comparable(by_beat) == comparable(by_apply_async)
+        assert by_beat["headers"]["tenant"] == "acme"
+        assert by_beat["headers"]["beat_store_schedule"].startswith("described-")
+    assert by_apply_async["headers"] == {"tenant": "acme", "beat_store_schedule": None}
+    assert by_apply_async["delivery_info"] == {"exchange": "", "routing_key": "described", "priority": 5}
