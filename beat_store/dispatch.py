@@ -153,6 +153,8 @@ def _mark_sent_durably(execution_ids: list[int]) -> None:
 
 
 def _log_sent(chunk: Sequence[Execution]) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return  # a herd is thousands of runs: skip even formatting the arguments
     for run in chunk:
         logger.info(
             "Sent run of %r for %s (task id %s)",
