@@ -139,6 +139,11 @@ class ScheduleForm(forms.ModelForm):
         for name, text in TIMING_HELP.items():
             if name in self.fields:
                 self.fields[name].help_text = text
+        site_zone = dj_timezone.get_current_timezone_name()
+        for name in ("start_at", "end_at"):
+            if name in self.fields:
+                # Django reads a date and time typed in a form in the site's (active) zone, not the schedule's.
+                self.fields[name].help_text += f" Entered in the site's time zone ({site_zone})."
         if not self.instance.pk and "timezone" in self.fields:
             self.fields["timezone"].initial = settings.DEFAULT_TIMEZONE
 

@@ -10,7 +10,7 @@ from celery import Celery
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -687,3 +687,11 @@ def test_a_date_in_the_past_is_saved_finished_with_a_warning(admin_client: Clien
     schedule = Schedule.objects.get(name="nightly report")
     assert schedule.is_finished
     assert "has no fire time from now on" in response.content.decode()
+
+
+@override_settings(TIME_ZONE="Europe/Paris")
+def test_start_and_end_say_which_zone_they_are_read_in(admin_client: Client) -> None:
+    """Django reads typed dates in the site's zone, whatever the schedule's zone is: the form says so."""
+    page = admin_client.get(ADD_URL).content.decode()
+
+    assert page.count("Entered in the site's time zone (Europe/Paris).") == 2
