@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 #: Shape of a run's message: everything but the task id, arguments, expiry time and headers.
 ShapeKey = tuple[str, str, str, str, "int | None", bool]
 
+#: Tasks already logged as sent with send_task run by run (logged once per process, not once per batch).
+_REPORTED_SLOW_TASKS: set[str] = set()
+
 #: Headers of Celery's protocol 2 that carry the task id, and so are replaced per run.
 _ID_HEADERS = ("id", "root_id")
 
@@ -174,6 +177,9 @@ class MessageFactory:
         assert recorder.recorded is not None, "send_task publishes through the producer it is given"
         body, publish_kwargs = recorder.recorded
         if not _is_patchable(body, publish_kwargs, task_id=run.task_id, expires_given=call.expires_at is not None):
+            if run.task in _REPORTED_SLOW_TASKS:
+                return None
+            _REPORTED_SLOW_TASKS.add(run.task)
             logger.info(
                 "beat_store: runs of task %r are sent one by one with send_task (their message has per-run values "
                 "beat_store does not set, such as a task-level countdown or expires)",
