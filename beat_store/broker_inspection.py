@@ -32,8 +32,24 @@ def queued_task_ids(app: Celery, runs: Sequence[Execution]) -> set[str] | None:
         found: set[str] = set()
         with channel.conn_or_acquire() as client:
             for key in _queue_keys(channel, _queue_names(app, runs)):
-                found.update(task_id for task_id in _task_ids(client.lrange(key, 0, -1)) if task_id in wanted)
+                for page in _pages(client, key):
+                    found.update(task_id for task_id in _task_ids(page) if task_id in wanted)
         return found
+
+
+#: Messages read per round trip: a queue holding a whole herd (100,000 messages) is read a page at a time, so
+#: the beat's memory stays flat.
+PAGE_SIZE = 1000
+
+
+def _pages(client: Any, key: str) -> Iterable[list[bytes]]:
+    start = 0
+    while True:
+        page = client.lrange(key, start, start + PAGE_SIZE - 1)
+        if not page:
+            return
+        yield page
+        start += len(page)
 
 
 def _queue_names(app: Celery, runs: Iterable[Execution]) -> set[str]:

@@ -124,10 +124,16 @@ def plan_due_schedules(now: datetime, *, limit: int, rng: random.Random, owner: 
 
 
 def _lease_ready(executions: list[Execution], *, owner: str, now: datetime) -> list[Execution]:
-    lease_until = now + timedelta(seconds=settings.LEASE_SECONDS)
+    """Lease to ``owner`` the runs due at ``now`` (the tick's planning time).
+
+    The lease counts from the clock, not from ``now``: in a long herd the tick started long ago, and a lease
+    already run out when written would let another beat send the same runs.
+    """
+    leased_at = timezone.now()
+    lease_until = leased_at + timedelta(seconds=settings.LEASE_SECONDS)
     ready = [run for run in executions if run.status == ExecutionStatus.PENDING and run.send_at <= now]
     for run in ready:
-        run.lease_owner, run.lease_until, run.publish_attempted_at = owner, lease_until, now
+        run.lease_owner, run.lease_until, run.publish_attempted_at = owner, lease_until, leased_at
     return ready
 
 

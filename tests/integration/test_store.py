@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from beat_store import store
 from beat_store.api import add_schedule
+from beat_store.conf import settings
 from beat_store.enums import ExecutionStatus
 from beat_store.models import Execution, Schedule
 
@@ -152,3 +153,20 @@ def test_a_fire_time_recorded_before_is_neither_recorded_again_nor_sent() -> Non
     assert again.ready == []
     assert Execution.objects.filter(schedule=schedule).count() == 1
     assert Schedule.objects.get(pk=schedule.pk).next_fire_at > now
+
+
+def test_a_lease_counts_from_the_clock_not_from_the_ticks_planning_time() -> None:
+    """In a long herd the tick's `now` is a minute old: a lease counted from it would be over when written, and
+    another beat would send the same runs again."""
+    schedule = add_schedule(
+        "job", "tests.add", {"type": "interval", "minutes": 1}, start_at=timezone.now() - timedelta(minutes=2)
+    )
+    long_ago = timezone.now() - timedelta(minutes=1)  # a tick that started planning a minute ago
+    assert schedule.next_fire_at <= long_ago
+
+    summary = store.plan_due_schedules(long_ago, limit=10, rng=random.Random(1), owner="busy-beat")
+
+    (run,) = summary.ready
+    stored = Execution.objects.get(pk=run.pk)
+    assert stored.lease_until > timezone.now() + timedelta(seconds=settings.LEASE_SECONDS / 2)
+    assert store.claim_pending_runs(timezone.now(), owner="other-beat", limit=10) == []
