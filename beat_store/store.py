@@ -197,13 +197,21 @@ def _insert_executions(executions: list[Execution]) -> list[Execution]:
             ]
             batch = max(1, connection.ops.bulk_batch_size(columns.split(", "), executions))
             row_sql = "(" + ", ".join(["%s"] * (len(fields) + len(constant_columns))) + ")"
+            # SQLite before 3.35 has no RETURNING: the new rows are then found by their creation stamp.
+            can_return = connection.features.can_return_rows_from_bulk_insert
+            conflict = returning if can_return else "ON CONFLICT DO NOTHING"
             for start in range(0, len(rows), batch):
                 chunk = rows[start : start + batch]
                 cursor.execute(
-                    f"{insert} VALUES {', '.join([row_sql] * len(chunk))} {returning}",
+                    f"{insert} VALUES {', '.join([row_sql] * len(chunk))} {conflict}",
                     [value for row in chunk for value in row],
                 )
-                new_ids.update(cursor.fetchall())
+                if can_return:
+                    new_ids.update(cursor.fetchall())
+                else:
+                    task_ids = [run.task_id for run in executions[start : start + batch]]
+                    inserted = Execution.objects.filter(task_id__in=task_ids, created_at=stamp)
+                    new_ids.update(inserted.values_list("task_id", "id"))
     for run in executions:
         run.pk = new_ids.get(run.task_id)
     return [run for run in executions if run.pk is not None]

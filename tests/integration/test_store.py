@@ -170,3 +170,25 @@ def test_a_lease_counts_from_the_clock_not_from_the_ticks_planning_time() -> Non
     stored = Execution.objects.get(pk=run.pk)
     assert stored.lease_until > timezone.now() + timedelta(seconds=settings.LEASE_SECONDS / 2)
     assert store.claim_pending_runs(timezone.now(), owner="other-beat", limit=10) == []
+
+
+def test_runs_get_their_ids_on_a_database_that_cannot_return_inserted_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SQLite before 3.35 has no INSERT ... RETURNING: the new rows are found again by their creation stamp."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the fallback is SQLite's")
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    schedule = add_schedule(
+        "job", "tests.add", {"type": "interval", "minutes": 1}, start_at=timezone.now() - timedelta(minutes=2)
+    )
+    now = timezone.now()
+
+    summary = store.plan_due_schedules(now, limit=10, rng=random.Random(1), owner="beat-a")
+
+    assert len(summary.ready) == 1
+    assert {run.pk for run in summary.ready} == set(
+        Execution.objects.filter(schedule=schedule, lease_owner="beat-a").values_list("id", flat=True)
+    )
