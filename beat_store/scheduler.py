@@ -33,8 +33,7 @@ class Scheduler(beat.Scheduler):
         self._rng = random.SystemRandom()
         self._error_backoff = 0.0
         self._next_lost_check = 0.0
-        self._listener: Any = None  # a wakeups.Listener when BEAT_STORE_WAKEUPS is set
-        self._next_listener_attempt = 0.0
+        self._wakeups: Any = None  # a wakeups.WakeupWaiter, made when the first tick has Django ready
         super().__init__(app, *args, **kwargs)
 
     def setup_schedule(self) -> None:
@@ -60,7 +59,10 @@ class Scheduler(beat.Scheduler):
             record_beat_heartbeat(self.owner, now)
             self._error_backoff = 0.0
             sleep = self._sleep_until_next_work(now, cap=settings.MAX_POLL_INTERVAL)
-            return self._wait_for_wakeup(sleep)
+            if sleep <= MIN_SLEEP:
+                return sleep
+            # With wake-ups configured the sleep happens on the listener, and a wake-up cuts it short.
+            return float(self._wakeup_waiter().sleep(sleep))
         except DatabaseError as error:
             self._error_backoff = min(MAX_ERROR_BACKOFF, max(1.0, self._error_backoff * 2))
             logger.error(
@@ -110,47 +112,6 @@ class Scheduler(beat.Scheduler):
         # briefly instead of spinning.
         return max(MIN_SLEEP, min(cap, (upcoming - timezone.now()).total_seconds()))
 
-    def _wait_for_wakeup(self, sleep: float) -> float:
-        """With wake-ups configured, sleep here, on the listener, and tell Celery's loop not to sleep again.
-
-        A wake-up ends the sleep early: the next tick sees the change at once instead of at the next poll. A
-        broken listener is dropped (polling goes on) and reopened a poll interval later.
-        """
-        listener = self._current_listener()
-        if listener is None or sleep <= MIN_SLEEP:
-            return sleep
-        try:
-            listener.wait(sleep)
-        except Exception as error:  # psycopg/redis errors: lose the hint, keep polling
-            logger.warning(
-                "beat_store: wake-up listener failed, polling until it is back: %s", error, extra={"action": "wakeup"}
-            )
-            self._close_listener()
-            return MIN_SLEEP
-        return 0.0
-
-    def _current_listener(self) -> Any:
-        from beat_store import wakeups
-        from beat_store.conf import settings
-
-        if self._listener is None and time.monotonic() >= self._next_listener_attempt:
-            self._next_listener_attempt = time.monotonic() + max(settings.MAX_POLL_INTERVAL, 1.0)
-            try:
-                self._listener = wakeups.open_listener()
-            except Exception as error:  # a listener that cannot connect must not stop beat: it still polls
-                logger.warning(
-                    "beat_store: cannot listen for wake-ups, polling only: %s", error, extra={"action": "wakeup"}
-                )
-        return self._listener
-
-    def _close_listener(self) -> None:
-        if self._listener is not None:
-            try:
-                self._listener.close()
-            except Exception:  # already broken: nothing more to release
-                logger.debug("beat_store: closing the wake-up listener failed", exc_info=True)
-            self._listener = None
-
     # Celery's beat keeps its entries in a dict; ours live in the database.
     @property
     def schedule(self) -> dict[str, Any]:  # type: ignore[override]
@@ -159,8 +120,17 @@ class Scheduler(beat.Scheduler):
     def sync(self) -> None:
         pass
 
+    def _wakeup_waiter(self) -> Any:
+        from beat_store.conf import settings
+        from beat_store.wakeups import WakeupWaiter
+
+        if self._wakeups is None:
+            self._wakeups = WakeupWaiter(retry_after=lambda: max(settings.MAX_POLL_INTERVAL, 1.0))
+        return self._wakeups
+
     def close(self) -> None:
-        self._close_listener()
+        if self._wakeups is not None:
+            self._wakeups.close()
         connection.close()
 
     @property

@@ -14,6 +14,8 @@ seen: ``QuerySet.update()`` and raw SQL send none, and a beat that is reconnecti
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from django.db import connection, transaction
@@ -92,6 +94,7 @@ class PostgresListener:
         self._connection.execute(f"LISTEN {CHANNEL}")
 
     def wait(self, timeout: float) -> bool:
+        # notifies(timeout=..., stop_after=...) is psycopg >= 3.2 (the `postgres` extra requires it).
         woken = any(True for _ in self._connection.notifies(timeout=timeout, stop_after=1))
         if woken:  # several saves in a row are one wake-up
             for _ in self._connection.notifies(timeout=0):
@@ -121,3 +124,62 @@ class RedisListener:
     def close(self) -> None:
         self._pubsub.close()
         self._client.close()
+
+
+class WakeupWaiter:
+    """How a beat sleeps between ticks when wake-ups are configured: on its listener instead of in Celery's loop.
+
+    A listener that fails is dropped (the beat keeps polling) and opened again ``retry_after`` seconds later;
+    one that cannot be opened is retried on the same terms. Without wake-ups configured it does nothing.
+    """
+
+    def __init__(
+        self,
+        *,
+        retry_after: Callable[[], float],
+        opener: Callable[[], Listener | None] = open_listener,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._retry_after = retry_after
+        self._opener = opener
+        self._clock = clock
+        self._listener: Listener | None = None
+        self._next_attempt = 0.0
+
+    def sleep(self, seconds: float) -> float:
+        """Wait up to ``seconds`` on the listener; return how long Celery's loop should still sleep.
+
+        With a listener: 0 (the wait is done, or a wake-up cut it short). Without one: ``seconds`` unchanged.
+        """
+        listener = self._current()
+        if listener is None or seconds <= 0:
+            return seconds
+        try:
+            listener.wait(seconds)
+        except Exception as error:  # psycopg/redis errors: lose the hint, keep polling
+            logger.warning(
+                "beat_store: wake-up listener failed, polling until it is back: %s", error, extra={"action": "wakeup"}
+            )
+            self.close()
+            return min(seconds, 0.5)
+        return 0.0
+
+    def close(self) -> None:
+        if self._listener is None:
+            return
+        try:
+            self._listener.close()
+        except Exception:  # already broken: nothing more to release
+            logger.debug("beat_store: closing the wake-up listener failed", exc_info=True)
+        self._listener = None
+
+    def _current(self) -> Listener | None:
+        if self._listener is None and self._clock() >= self._next_attempt:
+            self._next_attempt = self._clock() + self._retry_after()
+            try:
+                self._listener = self._opener()
+            except Exception as error:  # a listener that cannot connect must not stop beat: it still polls
+                logger.warning(
+                    "beat_store: cannot listen for wake-ups, polling only: %s", error, extra={"action": "wakeup"}
+                )
+        return self._listener
