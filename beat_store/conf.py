@@ -30,6 +30,11 @@ class BeatStoreSettings:
         return str(value) if value else None
 
     @property
+    def PLAN_AHEAD(self) -> float:
+        """Seconds before a fire time its runs may be planned and recorded (0: at the fire time, the default)."""
+        return max(0.0, float(self._get("PLAN_AHEAD", 0.0)))
+
+    @property
     def BATCH_SIZE(self) -> int:
         """How many due schedules (or pending runs) one tick claims per database round trip."""
         return int(self._get("BATCH_SIZE", 500))

@@ -60,7 +60,16 @@ def _close_unsendable(runs: Sequence[Execution], *, now: datetime) -> list[Execu
     orphan_ids = {run.pk for run in runs if run.schedule_id is None} - late_ids
     if orphan_ids:
         executions.close_unsent(orphan_ids, status=S.REVOKED, reason="schedule deleted before the run was sent", at=now)
-    closed_ids = late_ids | orphan_ids
+    # A schedule paused after its run was decided (planned ahead, or waiting for its jitter) sends nothing
+    # more; a manual run ("run now") goes out even when its schedule is paused.
+    paused_ids = (
+        {run.pk for run in runs if not run.manual and run.schedule is not None and run.schedule.paused}
+        - late_ids
+        - orphan_ids
+    )
+    if paused_ids:
+        executions.close_unsent(paused_ids, status=S.SKIPPED, reason="schedule paused before the run was sent", at=now)
+    closed_ids = late_ids | orphan_ids | paused_ids
     return [run for run in runs if run.pk not in closed_ids]
 
 

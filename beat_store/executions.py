@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from django.db.models import Min
 from django.utils import timezone
 
 from beat_store.conf import settings
@@ -65,6 +66,27 @@ def mark_revoked(task_id: str, *, expired: bool, at: datetime | None = None) -> 
     return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
         status=status, finished_at=at or timezone.now(), result=reason
     )
+
+
+def withdraw_planned_ahead(schedule_id: int, *, now: datetime) -> datetime | None:
+    """Delete the runs of a schedule that beat planned ahead of their fire time (``BEAT_STORE_PLAN_AHEAD``) and
+    has not begun to send; return the earliest fire time withdrawn (None: there was none).
+
+    Saving a schedule calls it, so an edit or a pause made in the seconds before a fire time is decided on as
+    if nothing had been planned yet.
+    """
+    planned = Execution.objects.filter(
+        schedule_id=schedule_id,
+        manual=False,
+        status=S.PENDING,
+        fire_time__gt=now,
+        lease_owner="",
+        publish_attempted_at__isnull=True,
+    )
+    earliest = planned.aggregate(earliest=Min("fire_time"))["earliest"]
+    if earliest is not None:
+        planned.delete()
+    return earliest
 
 
 def close_unsent(execution_ids: Iterable[int], *, status: S, reason: str, at: datetime) -> int:

@@ -194,6 +194,7 @@ class Schedule(models.Model):
         trigger = self.__dict__.get("trigger")  # not getattr: a deferred trigger stays unloaded
         if isinstance(trigger, dict) and isinstance(trigger.get("type"), str):
             self.trigger_kind = trigger["type"]
+        withdrawn_from = self._withdraw_runs_planned_ahead()
         if self._timing_snapshot() != getattr(self, "_loaded_timing", None):
             self.reschedule(dj_timezone.now(), from_start=self._state.adding)
         elif not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
@@ -202,8 +203,23 @@ class Schedule(models.Model):
             kwargs["update_fields"] = [
                 f.attname for f in self._meta.concrete_fields if not f.primary_key and f.name not in BEAT_STATE_FIELDS
             ]
+        if withdrawn_from is not None and self._timing_snapshot() == getattr(self, "_loaded_timing", None):
+            # Runs planned ahead were withdrawn: their fire time is the schedule's next one again.
+            self.next_fire_at, self.finished_at = withdrawn_from, None
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = [*kwargs["update_fields"], "next_fire_at", "finished_at"]
         super().save(*args, **kwargs)
         self._loaded_timing = self._timing_snapshot()
+
+    def _withdraw_runs_planned_ahead(self) -> datetime | None:
+        """With ``BEAT_STORE_PLAN_AHEAD`` on, beat may have recorded this schedule's next run already; a save
+        takes it back, so the run is decided at its fire time from what was saved."""
+        from beat_store.conf import settings
+        from beat_store.executions import withdraw_planned_ahead
+
+        if self._state.adding or self.pk is None or settings.PLAN_AHEAD <= 0:
+            return None
+        return withdraw_planned_ahead(self.pk, now=dj_timezone.now())
 
     def clean(self) -> None:
         from beat_store.triggers import validate_trigger_spec

@@ -83,7 +83,9 @@ class Scheduler(beat.Scheduler):
         # Plan a batch, send what is due, repeat: in a herd the first messages leave after one batch has been
         # planned, not after all of them.
         while True:
-            planned = store.plan_due_schedules(now, limit=settings.BATCH_SIZE, rng=self._rng, owner=self.owner)
+            planned = store.plan_due_schedules(
+                now, limit=settings.BATCH_SIZE, rng=self._rng, owner=self.owner, ahead=settings.PLAN_AHEAD
+            )
             if planned.ready:
                 dispatch.send_planned_runs(planned.ready, app=self.app, now=timezone.now())
             sent_a_full_batch = self._send_due_runs(limit=settings.BATCH_SIZE)
@@ -104,8 +106,9 @@ class Scheduler(beat.Scheduler):
 
     def _sleep_until_next_work(self, now: Any, *, cap: float) -> float:
         from beat_store import store
+        from beat_store.conf import settings
 
-        upcoming = store.next_work_at(now)
+        upcoming = store.next_work_at(now, ahead=settings.PLAN_AHEAD)
         if upcoming is None:
             return cap
         # Work already due after a full pass is held by another beat (rows locked, runs leased): poll it

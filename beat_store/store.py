@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 #: What sending a run reads, of the run and of its schedule.
 _SEND_FIELDS = (
     "schedule_name",
+    "manual",
     "task",
     "fire_time",
     "task_id",
@@ -53,6 +54,7 @@ _SEND_FIELDS = (
     "schedule__priority",
     "schedule__expires",
     "schedule__headers",
+    "schedule__paused",
 )
 
 #: Columns ``plan_due_schedules`` writes back to each claimed schedule.
@@ -95,24 +97,41 @@ def plan_new_schedules(now: datetime, *, limit: int) -> int:
     return len(rows)
 
 
-def plan_due_schedules(now: datetime, *, limit: int, rng: random.Random, owner: str | None = None) -> TickSummary:
+def plan_due_schedules(
+    now: datetime,
+    *,
+    limit: int,
+    rng: random.Random,
+    owner: str | None = None,
+    ahead: float = 0.0,
+) -> TickSummary:
     """Claim up to ``limit`` due schedules, record their runs and advance them, in one transaction.
 
     With an ``owner``, the runs to send at once are recorded leased to it and marked as being published, and
     come back in ``ready``: the beat that planned them sends them without reading them again. A beat that dies
     before sending leaves them *in doubt*, to be recovered like any other run whose publication was cut short.
+
+    With ``ahead`` seconds (``BEAT_STORE_PLAN_AHEAD``), a schedule whose next fire time comes within that window
+    is planned now, as of its fire time: its run is recorded ``pending`` with its send time still to come, and
+    any beat claims and sends it then. So in a herd the planning is done before the fire time and only sending
+    is left at it. A schedule whose run would be ``skipped`` (max instances) is left to be decided at its fire
+    time, when the runs holding its slots may have finished.
     """
     with transaction.atomic():
-        schedules = list(_lock(Schedule.objects.due(now)).order_by("next_fire_at")[:limit])
+        horizon = now + timedelta(seconds=ahead)
+        schedules = list(_lock(Schedule.objects.due(horizon)).order_by("next_fire_at")[:limit])
         if not schedules:
             return TickSummary(claimed=0, recorded=0)
         open_counts = _open_execution_counts(s.pk for s in schedules)
         executions: list[Execution] = []
         for schedule in schedules:
-            plan = _plan_one(schedule, now=now, open_executions=open_counts.get(schedule.pk, 0), rng=rng)
-            if plan is not None:
-                executions.extend(_execution_rows(schedule, plan.runs))
-                _advance(schedule, plan, now=now)
+            assert schedule.next_fire_at is not None
+            as_of = max(now, schedule.next_fire_at)  # a schedule planned ahead is planned as of its fire time
+            plan = _plan_one(schedule, now=as_of, open_executions=open_counts.get(schedule.pk, 0), rng=rng)
+            if plan is None or (as_of > now and any(run.status != ExecutionStatus.PENDING for run in plan.runs)):
+                continue  # paused for a trigger error (written below), or left for its fire time
+            executions.extend(_execution_rows(schedule, plan.runs))
+            _advance(schedule, plan, now=as_of)
         ready = _lease_ready(executions, owner=owner, now=now) if owner else []
         # Should a row be planned twice (a form saved with a stale next_fire_at), the unique (schedule,
         # fire_time) constraint keeps the first record and the repeat is not recorded, nor sent.
@@ -389,9 +408,12 @@ def release_runs(execution_ids: Iterable[int], *, retry_at: datetime) -> None:
     )
 
 
-def next_work_at(now: datetime) -> datetime | None:
-    """The earliest moment something is due: a schedule's fire time or a pending run's send time."""
+def next_work_at(now: datetime, *, ahead: float = 0.0) -> datetime | None:
+    """The earliest moment something is due: a schedule's fire time (less ``ahead``, when runs are planned
+    ahead) or a pending run's send time."""
     next_fire = Schedule.objects.filter(paused=False).aggregate(at=Min("next_fire_at"))["at"]
+    if next_fire is not None:
+        next_fire -= timedelta(seconds=ahead)
     next_send = (
         Execution.objects.filter(status=ExecutionStatus.PENDING)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))

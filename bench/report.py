@@ -6,7 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-LABELS = {"beat_store": "beat_store", "dcb": "django-celery-beat", "redbeat": "celery-redbeat"}
+LABELS = {
+    "beat_store": "beat_store",
+    "beat_store+plan_ahead": "beat_store with `BEAT_STORE_PLAN_AHEAD`",
+    "dcb": "django-celery-beat",
+    "redbeat": "celery-redbeat",
+}
 HEADER = (
     "| scheduler | N | start-up (s) | peak RSS (MiB) | idle CPU (s/min) | herd 50 % / 99 % / 100 % (s) "
     "| edit (s) | 1 beat: dup / miss | 3 beats: dup / miss | 3 beats: herd 100 % (s) |"
