@@ -273,8 +273,12 @@ def seed(kind: str, n: int, *, now: datetime) -> None:
 def arm(kind: str, n: int, *, boundary: datetime, now: datetime) -> None:
     if kind == "redbeat":
         arm_redbeat(boundary=boundary, now=now, n=n)
-    else:
-        {"beat_store": arm_beat_store, "dcb": arm_dcb}[kind](boundary=boundary, now=now)
+        return
+    {"beat_store": arm_beat_store, "dcb": arm_dcb}[kind](boundary=boundary, now=now)
+    # Fresh statistics, as autovacuum keeps them on a live database: a database just created and seeded has
+    # none, and PostgreSQL then plans the beat's queries blind (a 10,000 herd took 9.6 s instead of 6).
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
 
 
 EDITS: dict[str, Callable[[], None]] = {"beat_store": edit_beat_store, "dcb": edit_dcb, "redbeat": edit_redbeat}
