@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from celery import beat
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -23,6 +23,18 @@ MAX_ERROR_BACKOFF = 30.0
 MIN_SLEEP = 0.02
 #: How often open runs are checked for lost workers, in seconds.
 LOST_CHECK_EVERY = 60.0
+
+
+def _drop_connection_if_broken() -> None:
+    """Keep the database connection from tick to tick, unless it broke.
+
+    Django's ``close_old_connections()`` is meant for request boundaries: with the default ``CONN_MAX_AGE = 0``
+    it closes the connection every time, and a beat ticking every second would open 60 connections a minute.
+    A tick that met a database error has closed the connection already; this catches one that broke while the
+    beat slept (a restarted server, an idle timeout) before the tick's first query does.
+    """
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
 
 
 class Scheduler(beat.Scheduler):
@@ -53,7 +65,7 @@ class Scheduler(beat.Scheduler):
         from beat_store.health import record_beat_heartbeat
 
         try:
-            close_old_connections()
+            _drop_connection_if_broken()
             self._run_once()
             now = timezone.now()
             record_beat_heartbeat(self.owner, now)
