@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,28 +48,35 @@ def send_planned_runs(runs: Sequence[Execution], *, app: Celery, now: datetime) 
     return _publish(_close_unsendable(runs, now=now), app=app, now=now, mark_publishing=False)
 
 
-def _close_unsendable(runs: Sequence[Execution], *, now: datetime) -> list[Execution]:
-    """Close runs past their start deadline (``missed``) or whose schedule is gone (``revoked``); keep the rest."""
-    late_ids = {run.pk for run in runs if run.deadline_at is not None and run.deadline_at < now}
-    if late_ids:
-        executions.close_unsent(
-            late_ids, status=S.MISSED, reason="start deadline passed before beat could send it", at=now
-        )
+#: Why a run decided earlier is not sent after all, in the order they are checked: (status, reason, test).
+_UNSENDABLE: tuple[tuple[S, str, Callable[[Execution, datetime], bool]], ...] = (
+    (
+        S.MISSED,
+        "start deadline passed before beat could send it",
+        lambda run, now: run.deadline_at is not None and run.deadline_at < now,
+    ),
     # A run whose schedule was deleted after it was decided has nothing left to send (its arguments and
     # routing went with the schedule).
-    orphan_ids = {run.pk for run in runs if run.schedule_id is None} - late_ids
-    if orphan_ids:
-        executions.close_unsent(orphan_ids, status=S.REVOKED, reason="schedule deleted before the run was sent", at=now)
+    (S.REVOKED, "schedule deleted before the run was sent", lambda run, now: run.schedule_id is None),
     # A schedule paused after its run was decided (planned ahead, or waiting for its jitter) sends nothing
     # more; a manual run ("run now") goes out even when its schedule is paused.
-    paused_ids = (
-        {run.pk for run in runs if not run.manual and run.schedule is not None and run.schedule.paused}
-        - late_ids
-        - orphan_ids
-    )
-    if paused_ids:
-        executions.close_unsent(paused_ids, status=S.SKIPPED, reason="schedule paused before the run was sent", at=now)
-    closed_ids = late_ids | orphan_ids | paused_ids
+    (
+        S.SKIPPED,
+        "schedule paused before the run was sent",
+        lambda run, now: not run.manual and run.schedule is not None and run.schedule.paused,
+    ),
+)
+
+
+def _close_unsendable(runs: Sequence[Execution], *, now: datetime) -> list[Execution]:
+    """Close runs past their start deadline (``missed``), whose schedule is gone (``revoked``) or paused
+    (``skipped``); keep the rest. A run is closed for the first reason that applies."""
+    closed_ids: set[int] = set()
+    for status, reason, applies in _UNSENDABLE:
+        ids = {run.pk for run in runs if applies(run, now)} - closed_ids
+        if ids:
+            executions.close_unsent(ids, status=status, reason=reason, at=now)
+            closed_ids |= ids
     return [run for run in runs if run.pk not in closed_ids]
 
 
@@ -80,10 +87,10 @@ def _publish(to_send: list[Execution], *, app: Celery, now: datetime, mark_publi
             messages = MessageFactory(app, producer)
             for start in range(0, len(to_send), PUBLISH_CHUNK):
                 chunk = to_send[start : start + PUBLISH_CHUNK]
-                if mark_publishing:
-                    executions.mark_publishing([run.pk for run in chunk], at=timezone.now())
                 # Expiry times count from the moment of sending, which in a long herd is well after `now`.
                 sending_at = timezone.now()
+                if mark_publishing:
+                    executions.mark_publishing([run.pk for run in chunk], at=sending_at)
                 with _publish_batch(producer, len(chunk)):
                     for run in chunk:
                         messages.publish(run, now=sending_at)

@@ -195,7 +195,8 @@ class Schedule(models.Model):
         if isinstance(trigger, dict) and isinstance(trigger.get("type"), str):
             self.trigger_kind = trigger["type"]
         withdrawn_from = self._withdraw_runs_planned_ahead()
-        if self._timing_snapshot() != getattr(self, "_loaded_timing", None):
+        timing_changed = self._timing_snapshot() != getattr(self, "_loaded_timing", None)
+        if timing_changed:
             self.reschedule(dj_timezone.now(), from_start=self._state.adding)
         elif not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
             # Timing unchanged: leave beat's state columns alone, so a form opened before beat advanced the
@@ -203,7 +204,7 @@ class Schedule(models.Model):
             kwargs["update_fields"] = [
                 f.attname for f in self._meta.concrete_fields if not f.primary_key and f.name not in BEAT_STATE_FIELDS
             ]
-        if withdrawn_from is not None and self._timing_snapshot() == getattr(self, "_loaded_timing", None):
+        if withdrawn_from is not None and not timing_changed:
             # Runs planned ahead were withdrawn: their fire time is the schedule's next one again.
             self.next_fire_at, self.finished_at = withdrawn_from, None
             if kwargs.get("update_fields") is not None:
