@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db.models import Min
+from django.db.models import Min, Value
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from beat_store.conf import settings
@@ -19,10 +20,23 @@ _RUNNING = (S.PENDING, S.SENT, S.STARTED, S.RETRYING, S.LOST)
 
 
 def mark_sent(execution_ids: Iterable[int], *, at: datetime) -> int:
-    """Beat handed these runs to the broker."""
-    return Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING).update(
+    """Beat handed these runs to the broker; return how many were still ``pending``.
+
+    A fast worker may report a run started, or even finished, before this stamp lands. Such a run keeps its
+    status but still gets its ``sent_at``: it was sent, and no later than the worker began (or ended) it, so the
+    stamp is capped there to keep sent <= started <= finished.
+    """
+    ids = list(execution_ids)
+    still_pending = Execution.objects.filter(id__in=ids, status=S.PENDING).update(
         status=S.SENT, sent_at=at, lease_owner="", lease_until=None
     )
+    if still_pending < len(ids):
+        Execution.objects.filter(id__in=ids, sent_at__isnull=True).exclude(status=S.PENDING).update(
+            sent_at=Least(Value(at), Coalesce("started_at", "finished_at", Value(at))),
+            lease_owner="",
+            lease_until=None,
+        )
+    return still_pending
 
 
 def mark_publishing(execution_ids: Iterable[int], *, at: datetime) -> int:

@@ -130,6 +130,42 @@ def test_a_late_sent_mark_never_moves_a_started_run_back() -> None:
     assert reload(execution).status == S.STARTED
 
 
+def test_a_run_finished_before_its_sent_mark_still_gets_a_send_time_no_later_than_its_start() -> None:
+    execution = make_execution(S.PENDING, lease_owner="beat-1", lease_until=timezone.now() + timedelta(seconds=30))
+    started = timezone.now()
+    executions.mark_started(execution.task_id, worker="w1@host", at=started)
+    executions.mark_succeeded(execution.task_id, result=5, at=started + timedelta(milliseconds=20))
+
+    executions.mark_sent([execution.pk], at=started + timedelta(milliseconds=50))
+
+    done = reload(execution)
+    assert done.status == S.SUCCEEDED
+    assert done.sent_at == started
+    assert done.sent_at <= done.started_at <= done.finished_at
+    assert (done.lease_owner, done.lease_until) == ("", None)
+
+
+def test_a_sent_mark_keeps_the_earlier_of_its_own_time_and_the_start() -> None:
+    execution = make_execution(S.PENDING)
+    sent = timezone.now()
+    executions.mark_started(execution.task_id, worker="w1@host", at=sent + timedelta(seconds=1))
+
+    executions.mark_sent([execution.pk], at=sent)
+
+    assert reload(execution).sent_at == sent
+
+
+def test_a_repeated_sent_mark_keeps_the_first_send_time() -> None:
+    execution = make_execution(S.PENDING)
+    first = timezone.now()
+    executions.mark_sent([execution.pk], at=first)
+    executions.mark_started(execution.task_id, worker="w1@host")
+
+    executions.mark_sent([execution.pk], at=first + timedelta(seconds=5))
+
+    assert reload(execution).sent_at == first
+
+
 def test_a_finished_run_ignores_a_repeated_started_signal() -> None:
     execution = make_execution(S.SUCCEEDED)
 
