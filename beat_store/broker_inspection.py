@@ -10,12 +10,12 @@ from typing import Any
 
 from celery import Celery
 
-from beat_store.models import Execution
+from beat_store.runs import SendableRun
 
 logger = logging.getLogger(__name__)
 
 
-def queued_task_ids(app: Celery, runs: Sequence[Execution]) -> set[str] | None:
+def queued_task_ids(app: Celery, runs: Sequence[SendableRun]) -> set[str] | None:
     """Task ids of ``runs`` whose message is in one of the broker's queues; ``None`` when it cannot tell.
 
     Only the Redis transport can be read without consuming. The queues read are the runs' own, the default
@@ -52,7 +52,7 @@ def _pages(client: Any, key: str) -> Iterable[list[bytes]]:
         start += len(page)
 
 
-def _queue_names(app: Celery, runs: Iterable[Execution]) -> set[str]:
+def _queue_names(app: Celery, runs: Iterable[SendableRun]) -> set[str]:
     names = {str(app.conf.task_default_queue or "celery")}
     names.update(str(name) for name in (app.amqp.queues or {}))
     names.update(run.schedule.queue for run in runs if run.schedule is not None and run.schedule.queue)

@@ -18,7 +18,7 @@ from beat_store.broker_inspection import queued_task_ids
 from beat_store.conf import settings
 from beat_store.enums import ExecutionStatus as S
 from beat_store.messages import MessageFactory
-from beat_store.models import Execution
+from beat_store.runs import SendableRun
 from beat_store.store import release_runs
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ BROKER_RETRY_DELAY = timedelta(seconds=5)
 PUBLISH_CHUNK = 200
 
 
-def send_claimed_runs(runs: Sequence[Execution], *, app: Celery, now: datetime) -> int:
+def send_claimed_runs(runs: Sequence[SendableRun], *, app: Celery, now: datetime) -> int:
     """Send ``runs`` leased by ``store.claim_pending_runs`` and mark them; return how many the broker took.
 
     Runs past their start deadline are marked ``missed``, runs of deleted schedules ``revoked``, and runs in doubt
@@ -42,14 +42,14 @@ def send_claimed_runs(runs: Sequence[Execution], *, app: Celery, now: datetime) 
     return _publish(to_send, app=app, now=now, mark_publishing=True)
 
 
-def send_planned_runs(runs: Sequence[Execution], *, app: Celery, now: datetime) -> int:
+def send_planned_runs(runs: Sequence[SendableRun], *, app: Celery, now: datetime) -> int:
     """Send runs this beat has just recorded, leased to itself and marked as being published
     (``TickSummary.ready``): nobody else can have published them, so the broker is not searched for them."""
     return _publish(_close_unsendable(runs, now=now), app=app, now=now, mark_publishing=False)
 
 
 #: Why a run decided earlier is not sent after all, in the order they are checked: (status, reason, test).
-_UNSENDABLE: tuple[tuple[S, str, Callable[[Execution, datetime], bool]], ...] = (
+_UNSENDABLE: tuple[tuple[S, str, Callable[[SendableRun, datetime], bool]], ...] = (
     (
         S.MISSED,
         "start deadline passed before beat could send it",
@@ -68,7 +68,7 @@ _UNSENDABLE: tuple[tuple[S, str, Callable[[Execution, datetime], bool]], ...] = 
 )
 
 
-def _close_unsendable(runs: Sequence[Execution], *, now: datetime) -> list[Execution]:
+def _close_unsendable(runs: Sequence[SendableRun], *, now: datetime) -> list[SendableRun]:
     """Close runs past their start deadline (``missed``), whose schedule is gone (``revoked``) or paused
     (``skipped``); keep the rest. A run is closed for the first reason that applies."""
     closed_ids: set[int] = set()
@@ -80,7 +80,7 @@ def _close_unsendable(runs: Sequence[Execution], *, now: datetime) -> list[Execu
     return [run for run in runs if run.pk not in closed_ids]
 
 
-def _publish(to_send: list[Execution], *, app: Celery, now: datetime, mark_publishing: bool) -> int:
+def _publish(to_send: list[SendableRun], *, app: Celery, now: datetime, mark_publishing: bool) -> int:
     sent = 0
     try:
         with app.producer_or_acquire() as producer:
@@ -111,7 +111,7 @@ def _publish(to_send: list[Execution], *, app: Celery, now: datetime, mark_publi
     return sent
 
 
-def _skip_already_published(runs: list[Execution], *, app: Celery) -> list[Execution]:
+def _skip_already_published(runs: list[SendableRun], *, app: Celery) -> list[SendableRun]:
     """Record as sent, instead of publishing again, runs in doubt whose message the broker still holds.
 
     A run is in doubt when a beat started publishing it but never recorded the outcome (it died, or lost its
@@ -168,7 +168,7 @@ def _mark_sent_durably(execution_ids: list[int]) -> None:
             delay = min(delay * 2, 2.0)
 
 
-def _log_sent(chunk: Sequence[Execution]) -> None:
+def _log_sent(chunk: Sequence[SendableRun]) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return  # a herd is thousands of runs: skip even formatting the arguments
     for run in chunk:

@@ -27,7 +27,8 @@ from celery.utils.saferepr import saferepr
 from kombu import Producer
 
 from beat_store import headers as beat_headers
-from beat_store.models import Execution, Schedule
+from beat_store.models import Schedule
+from beat_store.runs import SendableRun
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ _REPORTED_SLOW_TASKS: set[str] = set()
 _ID_HEADERS = ("id", "root_id")
 
 
-def message_options(schedule: Schedule, run: Execution, *, now: datetime) -> dict[str, Any]:
+def message_options(schedule: Schedule, run: SendableRun, *, now: datetime) -> dict[str, Any]:
     """Celery options of a run: routing from the schedule, expiry from its deadline, our headers."""
     options: dict[str, Any] = {"headers": run_headers(schedule, run)}
     options.update(_routing_options(schedule))
@@ -51,14 +52,14 @@ def message_options(schedule: Schedule, run: Execution, *, now: datetime) -> dic
     return options
 
 
-def run_headers(schedule: Schedule, run: Execution) -> dict[str, Any]:
+def run_headers(schedule: Schedule, run: SendableRun) -> dict[str, Any]:
     """The schedule's own headers, then beat_store's (which win on a clash)."""
     stamped = dict(schedule.headers) if isinstance(schedule.headers, dict) else {}
     stamped.update(beat_headers.build(schedule_name=run.schedule_name, execution_id=run.pk, fire_time=run.fire_time))
     return stamped
 
 
-def expiry(schedule: Schedule, run: Execution, *, now: datetime) -> datetime | None:
+def expiry(schedule: Schedule, run: SendableRun, *, now: datetime) -> datetime | None:
     """The earlier of the schedule's ``expires`` (from sending) and the run's start deadline (SPEC rule 4)."""
     candidates = [run.deadline_at] if run.deadline_at is not None else []
     if schedule.expires is not None:
@@ -124,7 +125,7 @@ class MessageFactory:
         self._kwargsrepr_maxsize = amqp.kwargsrepr_maxsize
         self._repr_maxlevels = app.conf.task_repr_maxlevels
 
-    def publish(self, run: Execution, *, now: datetime) -> None:
+    def publish(self, run: SendableRun, *, now: datetime) -> None:
         """Publish one run with the schedule's arguments, routing and our headers."""
         schedule = run.schedule
         assert schedule is not None, "runs of deleted schedules are closed before sending"
@@ -148,7 +149,7 @@ class MessageFactory:
         publish_kwargs["headers"].update(run_headers(schedule, run))
         self.producer.publish(body, **publish_kwargs)
 
-    def _template(self, run: Execution, schedule: Schedule, call: _Call) -> _Template | None:
+    def _template(self, run: SendableRun, schedule: Schedule, call: _Call) -> _Template | None:
         key: ShapeKey = (
             run.task,
             schedule.queue,
@@ -165,7 +166,7 @@ class MessageFactory:
             self._templates[key] = _Template(template.embed, {**template.publish_kwargs, "declare": None})
         return template
 
-    def _record_template(self, run: Execution, schedule: Schedule, call: _Call) -> _Template | None:
+    def _record_template(self, run: SendableRun, schedule: Schedule, call: _Call) -> _Template | None:
         """Let Celery build this run's message, without our headers (added last, as Celery adds them)."""
         recorder = _RecordingProducer(self.producer.channel, auto_declare=False)
         options = _routing_options(schedule)

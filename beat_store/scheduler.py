@@ -23,6 +23,8 @@ MAX_ERROR_BACKOFF = 30.0
 MIN_SLEEP = 0.02
 #: How often open runs are checked for lost workers, in seconds.
 LOST_CHECK_EVERY = 60.0
+#: While a herd is being planned, how often pending runs left for any beat are claimed too, in seconds.
+CLAIM_EVERY = 1.0
 
 
 def _drop_connection_if_broken() -> None:
@@ -94,14 +96,22 @@ class Scheduler(beat.Scheduler):
         store.plan_new_schedules(now, limit=settings.BATCH_SIZE)
         # Plan a batch, send what is due, repeat: in a herd the first messages leave after one batch has been
         # planned, not after all of them.
+        claim_again_at = 0.0
         while True:
             planned = store.plan_due_schedules(
                 now, limit=settings.BATCH_SIZE, rng=self._rng, owner=self.owner, ahead=settings.PLAN_AHEAD
             )
             if planned.ready:
                 dispatch.send_planned_runs(planned.ready, app=self.app, now=timezone.now())
-            sent_a_full_batch = self._send_due_runs(limit=settings.BATCH_SIZE)
-            if planned.claimed < settings.BATCH_SIZE and not sent_a_full_batch:
+            planning_done = planned.claimed < settings.BATCH_SIZE
+            sent_a_full_batch = False
+            # Runs waiting for any beat (jittered, planned ahead, left by a dead beat) are claimed once planning is
+            # done, and at least every CLAIM_EVERY seconds of a long herd: a claim query per planned batch cost
+            # a herd more than the claims it found.
+            if planning_done or time.monotonic() >= claim_again_at:
+                sent_a_full_batch = self._send_due_runs(limit=settings.BATCH_SIZE)
+                claim_again_at = time.monotonic() + CLAIM_EVERY
+            if planning_done and not sent_a_full_batch:
                 break
         if time.monotonic() >= self._next_lost_check:
             self._next_lost_check = time.monotonic() + LOST_CHECK_EVERY

@@ -32,6 +32,7 @@ from beat_store.conf import settings
 from beat_store.enums import CoalescePolicy, ExecutionStatus
 from beat_store.models import Execution, Schedule
 from beat_store.planning import Plan, PlannedRun, TimingPolicy, plan_runs
+from beat_store.runs import RecordedRun
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class TickSummary:
     claimed: int
     recorded: int
     #: Runs due now, recorded already leased to the planning beat, with their schedule: send them next.
-    ready: list[Execution] = field(default_factory=list)
+    ready: list[RecordedRun] = field(default_factory=list)
 
 
 def timing_policy_of(schedule: Schedule) -> TimingPolicy:
@@ -123,7 +124,7 @@ def plan_due_schedules(
         if not schedules:
             return TickSummary(claimed=0, recorded=0)
         open_counts = _open_execution_counts(s.pk for s in schedules)
-        executions: list[Execution] = []
+        executions: list[RecordedRun] = []
         for schedule in schedules:
             assert schedule.next_fire_at is not None
             as_of = max(now, schedule.next_fire_at)  # a schedule planned ahead is planned as of its fire time
@@ -142,7 +143,7 @@ def plan_due_schedules(
     )
 
 
-def _lease_ready(executions: list[Execution], *, owner: str, now: datetime) -> list[Execution]:
+def _lease_ready(executions: list[RecordedRun], *, owner: str, now: datetime) -> list[RecordedRun]:
     """Lease to ``owner`` the runs due at ``now`` (the tick's planning time).
 
     The lease counts from the clock, not from ``now``: in a long herd the tick started long ago, and a lease
@@ -177,7 +178,7 @@ _INSERTED_FIELDS = (
 _CONSTANT_FIELDS = (("manual", False), ("exception", ""), ("traceback", ""), ("worker", ""))
 
 
-def _insert_executions(executions: list[Execution]) -> list[Execution]:
+def _insert_executions(executions: list[RecordedRun]) -> list[RecordedRun]:
     """Insert scheduled runs, skipping any (schedule, fire time) already recorded; set and return the new ones.
 
     ``bulk_create(ignore_conflicts=True)`` would not return the new ids, and the beat needs them to send the
@@ -187,8 +188,6 @@ def _insert_executions(executions: list[Execution]) -> list[Execution]:
     if not executions:
         return []
     stamp = timezone.now()
-    for run in executions:
-        run.created_at = run.updated_at = stamp
     meta = Execution._meta
     by_name = {field.name: field for field in meta.concrete_fields}
     fields = [by_name[name] for name in _INSERTED_FIELDS]
@@ -268,7 +267,7 @@ def _write_advances(schedules: list[Schedule]) -> None:
             cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {pk} = %s", rows)
 
 
-def _as_json_records(objects: Sequence[Model], fields: Sequence[Field[Any, Any]]) -> str:
+def _as_json_records(objects: Sequence[Model | RecordedRun], fields: Sequence[Field[Any, Any]]) -> str:
     """Rows as one JSON document for PostgreSQL's ``json_to_recordset``.
 
     A few hundred rows bound as scalars or arrays are adapted value by value in Python by psycopg's client-side
@@ -345,35 +344,43 @@ def _open_execution_counts(schedule_ids: Iterable[int]) -> dict[int, int]:
     return {row["schedule_id"]: row["n"] for row in rows}
 
 
-def _execution_rows(schedule: Schedule, runs: Iterable[PlannedRun]) -> list[Execution]:
-    return [_execution_row(schedule, run, manual=False) for run in runs]
-
-
-def _execution_row(schedule: Schedule, run: PlannedRun, *, manual: bool) -> Execution:
-    is_final = run.status != ExecutionStatus.PENDING
-    return Execution(
-        schedule=schedule,
-        schedule_name=schedule.name,
-        task=schedule.task,
-        fire_time=run.fire_time,
-        jitter=run.jitter,
-        manual=manual,
-        task_id=str(uuid.uuid4()) if manual else headers.task_id_for(schedule.pk, schedule.name, run.fire_time),
-        status=run.status,
-        send_at=run.send_at,
-        deadline_at=run.deadline_at,
-        finished_at=run.send_at if is_final else None,
-        result=run.reason,
-    )
+def _execution_rows(schedule: Schedule, runs: Iterable[PlannedRun]) -> list[RecordedRun]:
+    return [
+        RecordedRun(
+            schedule=schedule,
+            schedule_name=schedule.name,
+            task=schedule.task,
+            fire_time=run.fire_time,
+            jitter=run.jitter,
+            task_id=headers.task_id_for(schedule.pk, schedule.name, run.fire_time),
+            status=run.status,
+            send_at=run.send_at,
+            deadline_at=run.deadline_at,
+            finished_at=None if run.status == ExecutionStatus.PENDING else run.send_at,
+            result=run.reason,
+        )
+        for run in runs
+    ]
 
 
 def create_manual_execution(
     schedule: Schedule, run: PlannedRun, *, kwargs_override: Mapping[str, Any] | None
 ) -> Execution:
-    execution = _execution_row(schedule, run, manual=True)
-    execution.kwargs_override = dict(kwargs_override) if kwargs_override is not None else None
-    execution.save()
-    return execution
+    return Execution.objects.create(
+        schedule=schedule,
+        schedule_name=schedule.name,
+        task=schedule.task,
+        fire_time=run.fire_time,
+        jitter=run.jitter,
+        manual=True,
+        task_id=str(uuid.uuid4()),
+        status=run.status,
+        send_at=run.send_at,
+        deadline_at=run.deadline_at,
+        finished_at=None if run.status == ExecutionStatus.PENDING else run.send_at,
+        result=run.reason,
+        kwargs_override=dict(kwargs_override) if kwargs_override is not None else None,
+    )
 
 
 def claim_pending_runs(now: datetime, *, owner: str, limit: int) -> list[Execution]:
