@@ -94,6 +94,7 @@ def _publish(to_send: list[SendableRun], *, app: Celery, now: datetime, mark_pub
                 with _publish_batch(producer, len(chunk)):
                     for run in chunk:
                         messages.publish(run, now=sending_at)
+                    messages.flush()
                 _log_sent(chunk)
                 _mark_sent_durably([run.pk for run in chunk])
                 sent += len(chunk)

@@ -1,0 +1,188 @@
+"""On real Redis, a run pushed through beat_store's pipeline lands exactly as kombu's ``Producer.publish`` lands
+it: same list, same envelope (all but kombu's random delivery tag), same key order.
+
+Each case publishes the same two runs twice: once the way ``send_task`` does (kombu all the way), once through
+``MessageFactory`` on Redis, whose second run is derived from the first. The lists' raw contents are compared.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+
+from beat_store import redis_pipeline
+from beat_store.messages import MessageFactory, message_options
+from beat_store.models import Execution, Schedule
+
+pytestmark = pytest.mark.redis
+
+FIRE_TIME = datetime.now(timezone.utc) - timedelta(seconds=5)
+
+
+@pytest.fixture
+def app(redis_url: str) -> Iterator[Celery]:
+    app = Celery("redis-pipeline-test", broker=redis_url, set_as_current=False)
+    app.conf.task_routes = {"proj.routed": {"queue": "routed-queue", "routing_key": "routed-queue"}}
+    app.conf.broker_transport_options = {"queue_order_strategy": "priority"}
+    app.finalize()
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def run_of(number: int, **schedule_fields: Any) -> Execution:
+    schedule = Schedule(
+        pk=number,
+        name=f"schedule-{number}",
+        task=schedule_fields.pop("task", "proj.plain"),
+        trigger={"type": "interval", "seconds": 60},
+        args=[number, f"arg-{number}", "é"],
+        kwargs={"n": number},
+        **schedule_fields,
+    )
+    deadline = FIRE_TIME + timedelta(seconds=schedule.misfire_grace_time) if schedule.misfire_grace_time else None
+    return Execution(
+        pk=1000 + number,
+        schedule=schedule,
+        schedule_name=schedule.name,
+        task=schedule.task,
+        fire_time=FIRE_TIME,
+        send_at=FIRE_TIME,
+        task_id=f"00000000-0000-0000-0000-{number:012d}",
+        deadline_at=deadline,
+    )
+
+
+def queued(client: redis.Redis) -> dict[str, list[dict[str, Any]]]:
+    """Every list in the db, its items oldest first, each envelope without its delivery tag."""
+    lists: dict[str, list[dict[str, Any]]] = {}
+    for key in sorted(client.keys()):
+        if client.type(key) != b"list":
+            continue
+        items = []
+        for raw in reversed(client.lrange(key, 0, -1)):
+            envelope = json.loads(raw)
+            assert envelope["properties"].pop("delivery_tag")
+            items.append(envelope)
+        lists[key.decode()] = items
+    return lists
+
+
+def publish_with_kombu(app: Celery, runs: list[Execution], *, at: datetime) -> None:
+    with app.producer_or_acquire() as producer:
+        for run in runs:
+            assert run.schedule is not None
+            app.send_task(
+                run.task,
+                args=list(run.schedule.args),
+                kwargs=dict(run.schedule.kwargs),
+                task_id=run.task_id,
+                producer=producer,
+                **message_options(run.schedule, run, now=at),
+            )
+
+
+def publish_with_factory(app: Celery, runs: list[Execution], *, at: datetime) -> MessageFactory:
+    with app.producer_or_acquire() as producer:
+        factory = MessageFactory(app, producer)
+        for run in runs:
+            factory.publish(run, now=at)
+        factory.flush()
+    return factory
+
+
+def without_ttl(lists: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The TTL in milliseconds, which send_task computes from the clock, whatever ``now`` we give it."""
+    for items in lists.values():
+        for envelope in items:
+            if "expiration" in envelope["properties"]:
+                envelope["properties"]["expiration"] = "<ttl>"
+    return lists
+
+
+CASES = {
+    "plain task, default queue": {},
+    "priority: kombu's priority list for the queue": {"priority": 7},
+    "queue and routing key of the schedule": {"queue": "reports", "routing_key": "reports"},
+    "the app's task_routes": {"task": "proj.routed"},
+    "expiring: start deadline and expires": {"expires": 30.0, "misfire_grace_time": 3600.0},
+    "schedule headers": {"headers": {"tenant": "acme"}},
+}
+
+
+@pytest.mark.parametrize("fields", CASES.values(), ids=CASES.keys())
+def test_pushed_runs_land_as_kombu_lands_them(app: Celery, client: redis.Redis, fields: dict[str, Any]) -> None:
+    runs = [run_of(number, **dict(fields)) for number in (1, 2, 3)]
+    at = datetime.now(timezone.utc)
+
+    publish_with_kombu(app, runs, at=at)
+    by_kombu = queued(client)
+    raw_by_kombu = {key: client.lrange(key, 0, -1) for key in by_kombu}
+    client.flushdb()
+    factory = publish_with_factory(app, runs, at=at)
+    by_factory = queued(client)
+
+    assert factory._redis is not None, "Redis gets the pipelined path"
+    assert any(envelope is not None for envelope in factory._envelopes.values()), "later runs were derived"
+    assert without_ttl(by_factory) == without_ttl(by_kombu)
+    assert sum(len(items) for items in by_factory.values()) == 3
+    # Same key order too: the envelopes differ by their delivery tags only (TTL aside).
+    for key, items in raw_by_kombu.items():
+        for kombu_raw, ours_raw in zip(items, client.lrange(key, 0, -1), strict=True):
+            assert list(json.loads(kombu_raw)) == list(json.loads(ours_raw))
+            assert list(json.loads(kombu_raw)["properties"]) == list(json.loads(ours_raw)["properties"])
+
+
+def test_delivery_tags_are_unique(app: Celery, client: redis.Redis) -> None:
+    publish_with_factory(app, [run_of(number) for number in range(1, 50)], at=datetime.now(timezone.utc))
+
+    tags = [json.loads(raw)["properties"]["delivery_tag"] for raw in client.lrange("celery", 0, -1)]
+
+    assert len(tags) == len(set(tags)) == 49
+
+
+def test_nothing_reaches_redis_before_the_flush(app: Celery, client: redis.Redis) -> None:
+    with app.producer_or_acquire() as producer:
+        factory = MessageFactory(app, producer)
+        for number in (1, 2, 3):
+            factory.publish(run_of(number), now=datetime.now(timezone.utc))
+        assert client.llen("celery") == 0, "a chunk goes in one round trip, at the flush"
+        factory.flush()
+    assert client.llen("celery") == 3
+
+
+def test_a_kombu_that_pushes_at_once_keeps_producer_publish(
+    app: Celery, client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without command collection (kombu before 5.7), the capture yields nothing; nothing is lost or doubled."""
+
+    def put_at_once(self: Any, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        self.client.lpush(queue, json.dumps(message))
+
+    from kombu.transport import redis as kombu_redis
+
+    monkeypatch.setattr(kombu_redis.Channel, "_put", put_at_once)
+
+    factory = publish_with_factory(app, [run_of(number) for number in (1, 2, 3)], at=datetime.now(timezone.utc))
+
+    assert set(factory._envelopes.values()) == {None}
+    ids = sorted(json.loads(raw)["headers"]["id"] for raw in client.lrange("celery", 0, -1))
+    assert ids == [run_of(number).task_id for number in (1, 2, 3)]
+
+
+def test_other_transports_are_left_to_kombu() -> None:
+    app = Celery("redis-pipeline-test", broker="memory://", set_as_current=False)
+    with app.producer_or_acquire() as producer:
+        assert not redis_pipeline.supports(producer)
