@@ -192,3 +192,40 @@ def test_runs_get_their_ids_on_a_database_that_cannot_return_inserted_rows(
     assert {run.pk for run in summary.ready} == set(
         Execution.objects.filter(schedule=schedule, lease_owner="beat-a").values_list("id", flat=True)
     )
+
+
+def test_a_schedule_loaded_for_a_tick_is_the_instance_django_would_build() -> None:
+    """Schedule.from_db skips Model.__init__ for fully loaded rows; the result must not differ from Django's."""
+    add_schedule(
+        "loaded",
+        "tests.add",
+        {"type": "cron", "minute": "*/5"},
+        args=[1, "é"],
+        kwargs={"n": 2},
+        headers={"tenant": "acme"},
+        queue="reports",
+        priority=3,
+    )
+
+    fast = Schedule.objects.get(name="loaded")
+    django_built = Schedule(*[getattr(fast, field.attname) for field in Schedule._meta.concrete_fields])
+
+    def fields_of(schedule: Schedule) -> dict[str, object]:
+        return {field.attname: getattr(schedule, field.attname) for field in Schedule._meta.concrete_fields}
+
+    assert fields_of(fast) == fields_of(django_built)
+    assert (fast._state.adding, fast._state.db) == (False, "default")
+    assert fast._loaded_timing == fast._timing_snapshot(), "an unchanged row reads as unchanged"
+    fast.paused = True
+    fast.save()  # saving the fast-built instance updates its row, not a new one
+    assert Schedule.objects.filter(name="loaded").count() == 1
+    assert Schedule.objects.get(name="loaded").paused is True
+
+
+def test_a_partly_loaded_schedule_still_goes_through_django() -> None:
+    stored = add_schedule("partial", "tests.add", {"type": "interval", "seconds": 60})
+
+    partial = Schedule.objects.only("name", "next_fire_at").get(name="partial")
+
+    assert partial.get_deferred_fields() >= {"trigger", "args"}
+    assert partial.trigger == stored.trigger
