@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -14,8 +14,6 @@ from django.utils import timezone as dj_timezone
 from beat_store.compat import check_constraint
 from beat_store.enums import CoalescePolicy, ExecutionStatus, ScheduleSource, TriggerKind
 from beat_store.exceptions import InvalidTrigger
-
-_M = TypeVar("_M", bound=models.Model)
 
 if TYPE_CHECKING:
     from beat_store.triggers import Trigger
@@ -66,24 +64,6 @@ def validate_timezone_name(value: str) -> None:
         get_zone(value)
     except InvalidTrigger as error:
         raise ValidationError(error.reason, code="invalid_timezone") from error
-
-
-def _has_init_receivers(model: type[models.Model]) -> bool:
-    return models.signals.pre_init.has_listeners(model) or models.signals.post_init.has_listeners(model)
-
-
-def _loaded_without_init(model: type[_M], db: str | None, values: Any) -> _M:
-    """A fully loaded row as a model instance, built the way ``Model.__init__`` builds it from positional
-    values (each concrete field's attname set to its value; no FK here, so no related-object cache to clear),
-    without its per-field loop and init signals: a herd's tick loads thousands of schedules, and ``__init__``
-    was a tenth of its planning time. Only used when every concrete field is loaded and nothing listens to
-    ``pre_init``/``post_init``; a test compares the result with Django's own."""
-    instance = model.__new__(model)
-    instance._state = models.base.ModelState()
-    instance._state.adding = False
-    instance._state.db = db
-    instance.__dict__.update(zip((field.attname for field in model._meta.concrete_fields), values, strict=True))
-    return instance
 
 
 class ScheduleQuerySet(models.QuerySet["Schedule"]):
@@ -262,10 +242,7 @@ class Schedule(models.Model):
 
     @classmethod
     def from_db(cls, db: str | None, field_names: Any, values: Any, **kwargs: Any) -> Schedule:
-        if len(values) == len(cls._meta.concrete_fields) and not _has_init_receivers(cls):
-            instance = _loaded_without_init(cls, db, values)
-        else:
-            instance = super().from_db(db, field_names, values, **kwargs)
+        instance = super().from_db(db, field_names, values, **kwargs)
         instance._loaded_timing = instance._timing_snapshot()
         return instance
 
