@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from beat_store import add_schedule, next_fire_times
@@ -62,6 +62,22 @@ def beat_log(processes: CeleryProcesses, label: str) -> str:
 
 def process_of(processes: CeleryProcesses, label: str) -> subprocess.Popen[bytes]:
     return next(process for name, process in processes.running if name == label)
+
+
+def beat_caught_sending(processes: CeleryProcesses, labels: Sequence[str], *, still_holding: int) -> str | None:
+    """A beat that has logged sends and holds at least ``still_holding`` runs leased and pending, if any."""
+    label_of_pid = {process_of(processes, label).pid: label for label in labels}
+    held = (
+        Execution.objects.filter(status=ExecutionStatus.PENDING)
+        .exclude(lease_owner="")
+        .values("lease_owner")
+        .annotate(runs=Count("id"))
+    )
+    for row in held:
+        label = label_of_pid.get(int(row["lease_owner"].split(":")[1]))
+        if label and row["runs"] >= still_holding and SENT_LINE in beat_log(processes, label):
+            return label
+    return None
 
 
 def whole_second_from_now(seconds: int) -> datetime:
@@ -193,6 +209,11 @@ def test_beat_killed_mid_herd_leaves_every_run_to_the_survivor_sent_exactly_once
     celery_processes: CeleryProcesses, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BEAT_STORE_LEASE_SECONDS", "3")
+    # One batch for the whole herd: each beat records its share (SKIP LOCKED splits the rows) leased to itself
+    # in one transaction, then sends it 500 at a time. The victim is a beat caught after its first sends with
+    # many runs still leased and pending. (Killing whichever beat had logged 250 sends could land after it had
+    # marked every run it held sent, a chunk being one round trip, and then there was no takeover to test.)
+    monkeypatch.setenv("BEAT_STORE_BATCH_SIZE", "3000")
     labels = start_beats(celery_processes, 2)
     fire_at = whole_second_from_now(2)
     herd = [
@@ -212,10 +233,10 @@ def test_beat_killed_mid_herd_leaves_every_run_to_the_survivor_sent_exactly_once
     names = [schedule.name for schedule in herd]
 
     victim = wait_until(
-        lambda: next((label for label in labels if beat_log(celery_processes, label).count(SENT_LINE) >= 250), None),
+        lambda: beat_caught_sending(celery_processes, labels, still_holding=600),
         timeout=30,
-        interval=0.01,
-        message="a beat to be well into sending the herd",
+        interval=0.005,
+        message="a beat to have sent part of the herd with hundreds of runs still in hand",
     )
     assert victim is not None
     victim_pid = process_of(celery_processes, victim).pid

@@ -145,6 +145,26 @@ def test_pushed_runs_land_as_kombu_lands_them(app: Celery, client: redis.Redis, 
             assert list(json.loads(kombu_raw)["properties"]) == list(json.loads(ours_raw)["properties"])
 
 
+def test_a_global_key_prefix_is_kept(redis_url: str, client: redis.Redis) -> None:
+    """kombu's ``global_keyprefix`` transport option prefixes every key; the pipeline comes from the same client."""
+    app = Celery("redis-pipeline-test", broker=redis_url, set_as_current=False)
+    app.conf.broker_transport_options = {"global_keyprefix": "tenant-a:"}
+    app.finalize()
+    runs = [run_of(number) for number in (1, 2, 3)]
+    at = datetime.now(timezone.utc)
+    try:
+        publish_with_kombu(app, runs, at=at)
+        by_kombu = queued(client)
+        client.flushdb()
+        publish_with_factory(app, runs, at=at)
+        by_factory = queued(client)
+    finally:
+        app.close()
+
+    assert list(by_kombu) == ["tenant-a:celery"]
+    assert by_factory == by_kombu
+
+
 def test_delivery_tags_are_unique(app: Celery, client: redis.Redis) -> None:
     publish_with_factory(app, [run_of(number) for number in range(1, 50)], at=datetime.now(timezone.utc))
 
