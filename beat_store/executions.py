@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db.models import Min, Value
+from django.db.models import Min, Q, Value
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
@@ -88,13 +88,17 @@ def withdraw_planned_ahead(schedule_id: int, *, now: datetime) -> datetime | Non
 
     Saving a schedule calls it, so an edit or a pause made in the seconds before a fire time is decided on as
     if nothing had been planned yet.
+
+    Not begun to send: nobody marked it as being published, and either no beat holds it, or the beat that
+    planned it holds it and its send time is still to come (``store.confirm_held_runs`` marks it under the same
+    row lock, so either the save or that beat wins). A run another beat claimed is left alone.
     """
     planned = Execution.objects.filter(
+        Q(lease_owner="") | Q(send_at__gt=now),
         schedule_id=schedule_id,
         manual=False,
         status=S.PENDING,
         fire_time__gt=now,
-        lease_owner="",
         publish_attempted_at__isnull=True,
     )
     earliest = planned.aggregate(earliest=Min("fire_time"))["earliest"]

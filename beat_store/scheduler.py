@@ -25,6 +25,9 @@ MIN_SLEEP = 0.02
 LOST_CHECK_EVERY = 60.0
 #: While a herd is being planned, how often pending runs left for any beat are claimed too, in seconds.
 CLAIM_EVERY = 1.0
+#: With BEAT_STORE_PLAN_AHEAD, how many runs planned ahead a beat holds in memory to send itself (about 2 KiB
+#: each, with their schedule); runs planned beyond it are left for any beat to claim at their send time.
+HOLD_LIMIT = 10_000
 
 
 def _drop_connection_if_broken() -> None:
@@ -40,7 +43,8 @@ def _drop_connection_if_broken() -> None:
 
 
 class Scheduler(beat.Scheduler):
-    """Reads due schedules from the database each tick; keeps no per-schedule state in memory."""
+    """Reads due schedules from the database each tick; keeps no per-schedule state in memory (but for the runs
+    it planned ahead and holds, with ``BEAT_STORE_PLAN_AHEAD``, up to ``HOLD_LIMIT``)."""
 
     def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -48,6 +52,7 @@ class Scheduler(beat.Scheduler):
         self._error_backoff = 0.0
         self._next_lost_check = 0.0
         self._wakeups: Any = None  # a wakeups.WakeupWaiter, made when the first tick has Django ready
+        self._held: list[Any] = []  # store.RecordedRun planned ahead by this beat, which sends them itself
         super().__init__(app, *args, **kwargs)
 
     def setup_schedule(self) -> None:
@@ -92,6 +97,7 @@ class Scheduler(beat.Scheduler):
         from beat_store import dispatch, executions, store
         from beat_store.conf import settings
 
+        self._send_held_runs()
         now = timezone.now()
         store.plan_new_schedules(now, limit=settings.BATCH_SIZE)
         # Plan a batch, send what is due, repeat: in a herd the first messages leave after one batch has been
@@ -99,8 +105,14 @@ class Scheduler(beat.Scheduler):
         claim_again_at = 0.0
         while True:
             planned = store.plan_due_schedules(
-                now, limit=settings.BATCH_SIZE, rng=self._rng, owner=self.owner, ahead=settings.PLAN_AHEAD
+                now,
+                limit=settings.BATCH_SIZE,
+                rng=self._rng,
+                owner=self.owner,
+                ahead=settings.PLAN_AHEAD,
+                hold=max(0, HOLD_LIMIT - len(self._held)) if settings.PLAN_AHEAD > 0 else 0,
             )
+            self._held.extend(planned.held)
             if planned.ready:
                 dispatch.send_planned_runs(planned.ready, app=self.app, now=timezone.now())
             planning_done = planned.claimed < settings.BATCH_SIZE
@@ -117,6 +129,26 @@ class Scheduler(beat.Scheduler):
             self._next_lost_check = time.monotonic() + LOST_CHECK_EVERY
             executions.mark_lost(now=now)
 
+    def _send_held_runs(self) -> None:
+        """Send the runs this beat planned ahead and holds whose send time has come: one update marks those still
+        held as being published (a save may have taken one back), then they go out like a tick's own runs."""
+        from beat_store import dispatch, store
+        from beat_store.conf import settings
+
+        now = timezone.now()
+        due = [run for run in self._held if run.send_at <= now]
+        if not due:
+            return
+        self._held = [run for run in self._held if run.send_at > now]
+        for start in range(0, len(due), settings.BATCH_SIZE):
+            try:
+                runs = store.confirm_held_runs(due[start : start + settings.BATCH_SIZE], owner=self.owner)
+            except DatabaseError:
+                self._held.extend(due[start:])  # still held in the database: tried again next tick
+                raise
+            if runs:
+                dispatch.send_planned_runs(runs, app=self.app, now=timezone.now())
+
     def _send_due_runs(self, *, limit: int) -> bool:
         """Send one batch of due pending runs; tell whether it was full (more may be waiting)."""
         from beat_store import dispatch, store
@@ -130,12 +162,22 @@ class Scheduler(beat.Scheduler):
         from beat_store import store
         from beat_store.conf import settings
 
-        upcoming = store.next_work_at(now, ahead=settings.PLAN_AHEAD)
+        upcoming = min(
+            (
+                moment
+                for moment in (store.next_work_at(now, ahead=settings.PLAN_AHEAD), self._next_held_send_at())
+                if moment
+            ),
+            default=None,
+        )
         if upcoming is None:
             return cap
         # Work already due after a full pass is held by another beat (rows locked, runs leased): poll it
         # briefly instead of spinning.
         return max(MIN_SLEEP, min(cap, (upcoming - timezone.now()).total_seconds()))
+
+    def _next_held_send_at(self) -> Any:
+        return min((run.send_at for run in self._held), default=None)
 
     # Celery's beat keeps its entries in a dict; ours live in the database.
     @property

@@ -68,6 +68,15 @@ class TickSummary:
     recorded: int
     #: Runs due now, recorded already leased to the planning beat, with their schedule: send them next.
     ready: list[RecordedRun] = field(default_factory=list)
+    #: Runs planned ahead and held by the planning beat until shortly after their send time
+    #: (``HOLD_PAST_SEND_TIME``): it sends them itself then, after ``confirm_held_runs``.
+    held: list[RecordedRun] = field(default_factory=list)
+
+
+#: How long past its send time a run planned ahead stays held by the beat that planned it, in seconds (capped by
+#: the lease). Within it, that beat sends the run without claiming it; after it, any beat may, so a planner that
+#: died before the fire time delays its runs by this much, not by a whole lease.
+HOLD_PAST_SEND_TIME = 5.0
 
 
 def timing_policy_of(schedule: Schedule) -> TimingPolicy:
@@ -105,6 +114,7 @@ def plan_due_schedules(
     rng: random.Random,
     owner: str | None = None,
     ahead: float = 0.0,
+    hold: int = 0,
 ) -> TickSummary:
     """Claim up to ``limit`` due schedules, record their runs and advance them, in one transaction.
 
@@ -116,7 +126,8 @@ def plan_due_schedules(
     is planned now, as of its fire time: its run is recorded ``pending`` with its send time still to come, and
     any beat claims and sends it then. So in a herd the planning is done before the fire time and only sending
     is left at it. A schedule whose run would be ``skipped`` (max instances) is left to be decided at its fire
-    time, when the runs holding its slots may have finished.
+    time, when the runs holding its slots may have finished. With an ``owner`` and ``hold``, up to ``hold`` of
+    those runs are recorded held by the owner (see ``HOLD_PAST_SEND_TIME``) and come back in ``held``.
     """
     with transaction.atomic():
         horizon = now + timedelta(seconds=ahead)
@@ -134,12 +145,16 @@ def plan_due_schedules(
             executions.extend(_execution_rows(schedule, plan.runs))
             _advance(schedule, plan, now=as_of)
         ready = _lease_ready(executions, owner=owner, now=now) if owner else []
+        held = _hold_ahead(executions, owner=owner, now=now, limit=hold) if owner and hold > 0 else []
         # Should a row be planned twice (a form saved with a stale next_fire_at), the unique (schedule,
         # fire_time) constraint keeps the first record and the repeat is not recorded, nor sent.
         recorded = _insert_executions(executions)
         _write_advances(schedules)
     return TickSummary(
-        claimed=len(schedules), recorded=len(recorded), ready=[run for run in ready if run.pk is not None]
+        claimed=len(schedules),
+        recorded=len(recorded),
+        ready=[run for run in ready if run.pk is not None],
+        held=[run for run in held if run.pk is not None],
     )
 
 
@@ -155,6 +170,44 @@ def _lease_ready(executions: list[RecordedRun], *, owner: str, now: datetime) ->
     for run in ready:
         run.lease_owner, run.lease_until, run.publish_attempted_at = owner, lease_until, leased_at
     return ready
+
+
+def _hold_ahead(executions: list[RecordedRun], *, owner: str, now: datetime, limit: int) -> list[RecordedRun]:
+    """Hold for ``owner`` up to ``limit`` pending runs whose send time is still to come."""
+    hold_for = timedelta(seconds=min(HOLD_PAST_SEND_TIME, settings.LEASE_SECONDS))
+    held = [run for run in executions if run.status == ExecutionStatus.PENDING and run.send_at > now][:limit]
+    for run in held:
+        run.lease_owner, run.lease_until = owner, run.send_at + hold_for
+    return held
+
+
+def confirm_held_runs(runs: Sequence[RecordedRun], *, owner: str) -> list[RecordedRun]:
+    """Mark as being published those of ``owner``'s held runs still held, and return them, refreshed.
+
+    A run is gone when a save withdrew it (``executions.withdraw_planned_ahead``), or another beat took it after
+    its hold ran out. Each row is decided under its lock, so a save and this beat never both win. The schedule's
+    current ``paused`` flag, and whether it still exists, are read back, so such runs are closed, not sent.
+    """
+    if not runs:
+        return []
+    stamp = timezone.now()
+    ids = [run.pk for run in runs if run.pk is not None]
+    Execution.objects.filter(
+        id__in=ids, status=ExecutionStatus.PENDING, lease_owner=owner, publish_attempted_at__isnull=True
+    ).update(publish_attempted_at=stamp, lease_until=stamp + timedelta(seconds=settings.LEASE_SECONDS))
+    confirmed = {
+        execution_id: (schedule_id, paused)
+        for execution_id, schedule_id, paused in Execution.objects.filter(
+            id__in=ids, lease_owner=owner, publish_attempted_at=stamp
+        ).values_list("id", "schedule_id", "schedule__paused")
+    }
+    still_held = []
+    for run in runs:
+        if run.pk in confirmed:
+            run.schedule_id, run.schedule.paused = confirmed[run.pk]
+            run.publish_attempted_at = stamp
+            still_held.append(run)
+    return still_held
 
 
 #: Columns ``_insert_executions`` writes from each run; the others get the same value for every row.
