@@ -97,13 +97,14 @@ class Scheduler(beat.Scheduler):
         from beat_store import dispatch, executions, store
         from beat_store.conf import settings
 
-        self._send_held_runs()
         now = timezone.now()
         store.plan_new_schedules(now, limit=settings.BATCH_SIZE)
         # Plan a batch, send what is due, repeat: in a herd the first messages leave after one batch has been
         # planned, not after all of them.
         claim_again_at = 0.0
         while True:
+            # Held runs whose send time came while a long herd was being planned go out between its batches.
+            self._send_held_runs()
             planned = store.plan_due_schedules(
                 now,
                 limit=settings.BATCH_SIZE,
@@ -118,11 +119,12 @@ class Scheduler(beat.Scheduler):
             planning_done = planned.claimed < settings.BATCH_SIZE
             sent_a_full_batch = False
             # Runs waiting for any beat (jittered, planned ahead, left by a dead beat) are claimed once planning is
-            # done, and at least every CLAIM_EVERY seconds of a long herd: a claim query per planned batch cost
-            # a herd more than the claims it found.
+            # done, and during a long herd every CLAIM_EVERY seconds, or after every planned batch while claims
+            # come back full: a claim query per planned batch cost a herd more than the claims it found, but a
+            # backlog of pending runs must not wait for the whole herd to be planned.
             if planning_done or time.monotonic() >= claim_again_at:
                 sent_a_full_batch = self._send_due_runs(limit=settings.BATCH_SIZE)
-                claim_again_at = time.monotonic() + CLAIM_EVERY
+                claim_again_at = 0.0 if sent_a_full_batch else time.monotonic() + CLAIM_EVERY
             if planning_done and not sent_a_full_batch:
                 break
         if time.monotonic() >= self._next_lost_check:
@@ -196,9 +198,22 @@ class Scheduler(beat.Scheduler):
         return self._wakeups
 
     def close(self) -> None:
+        self._release_held_runs()
         if self._wakeups is not None:
             self._wakeups.close()
         connection.close()
+
+    def _release_held_runs(self) -> None:
+        """On a clean stop, hand the runs this beat holds to any beat now instead of when their hold ends."""
+        from beat_store import store
+
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        try:
+            store.release_runs([run.pk for run in held], retry_at=timezone.now(), owner=self.owner)
+        except DatabaseError as error:  # they are released anyway when their hold ends
+            logger.warning("beat_store: could not release %d held run(s): %s", len(held), error)
 
     @property
     def info(self) -> str:

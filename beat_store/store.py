@@ -470,11 +470,13 @@ def claim_pending_runs(now: datetime, *, owner: str, limit: int) -> list[Executi
     )
 
 
-def release_runs(execution_ids: Iterable[int], *, retry_at: datetime) -> None:
-    """Give back runs that could not be sent; any beat may try again from ``retry_at``."""
-    Execution.objects.filter(id__in=list(execution_ids), status=ExecutionStatus.PENDING).update(
-        lease_owner="", lease_until=retry_at
-    )
+def release_runs(execution_ids: Iterable[int], *, retry_at: datetime, owner: str | None = None) -> None:
+    """Give back runs that could not be sent (those still leased to ``owner``, when given); any beat may try
+    again from ``retry_at``."""
+    runs = Execution.objects.filter(id__in=list(execution_ids), status=ExecutionStatus.PENDING)
+    if owner is not None:
+        runs = runs.filter(lease_owner=owner)
+    runs.update(lease_owner="", lease_until=retry_at)
 
 
 def next_work_at(now: datetime, *, ahead: float = 0.0) -> datetime | None:

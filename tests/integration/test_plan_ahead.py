@@ -296,3 +296,29 @@ def test_runs_held_by_a_beat_killed_before_their_fire_time_go_out_once_from_anot
         assert fire_at <= run.sent_at <= fire_at + hold + timedelta(seconds=5), "late by the hold, not a lease"
     messages = read_messages(redis_url)
     assert sorted(message.task_id for message in messages) == sorted(run.task_id for run in runs), "once each"
+
+
+def test_a_beat_stopped_cleanly_hands_its_held_runs_to_any_beat_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db import connection
+
+    from beat_store.scheduler import Scheduler
+    from tests.celery_app import app
+
+    monkeypatch.setattr(connection, "close", lambda: None)  # the test's transaction outlives the beat
+
+    first, second = schedule_firing_in(5), add_schedule("taken", "tests.add", EVERY_MINUTE)
+    beat = Scheduler(app=app, lazy=True)
+    second.next_fire_at = first.next_fire_at
+    Schedule.objects.filter(pk=second.pk).update(next_fire_at=first.next_fire_at)
+    beat._held = hold_ahead(owner=beat.owner).held
+    assert len(beat._held) == 2
+    taken = Execution.objects.get(schedule=second)
+    Execution.objects.filter(pk=taken.pk).update(lease_owner="beat-b")  # another beat took this one meanwhile
+
+    beat.close()
+
+    released = Execution.objects.get(schedule=first)
+    assert released.lease_owner == ""
+    assert released.lease_until <= timezone.now()
+    assert Execution.objects.get(pk=taken.pk).lease_owner == "beat-b", "only its own runs"
+    assert beat._held == []
