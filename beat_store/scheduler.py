@@ -25,7 +25,7 @@ MIN_SLEEP = 0.02
 LOST_CHECK_EVERY = 60.0
 #: While a herd is being planned, how often pending runs left for any beat are claimed too, in seconds.
 CLAIM_EVERY = 1.0
-#: With BEAT_STORE_PLAN_AHEAD, how many runs planned ahead a beat holds in memory to send itself (about 2 KiB
+#: With BEAT_STORE_PLAN_AHEAD, how many runs planned ahead a beat holds in memory to send itself (about 3 KiB
 #: each, with their schedule); runs planned beyond it are left for any beat to claim at their send time.
 HOLD_LIMIT = 10_000
 
