@@ -9,11 +9,15 @@ import random
 import socket
 import time
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from celery import beat
 from django.db import DatabaseError, connection
 from django.utils import timezone
+
+if TYPE_CHECKING:  # models load only once Django is set up, after Celery has imported this module
+    from beat_store.runs import RecordedRun
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +56,7 @@ class Scheduler(beat.Scheduler):
         self._error_backoff = 0.0
         self._next_lost_check = 0.0
         self._wakeups: Any = None  # a wakeups.WakeupWaiter, made when the first tick has Django ready
-        self._held: list[Any] = []  # store.RecordedRun planned ahead by this beat, which sends them itself
+        self._held: list[RecordedRun] = []  # runs planned ahead by this beat, which sends them itself
         super().__init__(app, *args, **kwargs)
 
     def setup_schedule(self) -> None:
@@ -178,7 +182,7 @@ class Scheduler(beat.Scheduler):
         # briefly instead of spinning.
         return max(MIN_SLEEP, min(cap, (upcoming - timezone.now()).total_seconds()))
 
-    def _next_held_send_at(self) -> Any:
+    def _next_held_send_at(self) -> datetime | None:
         return min((run.send_at for run in self._held), default=None)
 
     # Celery's beat keeps its entries in a dict; ours live in the database.
@@ -211,7 +215,9 @@ class Scheduler(beat.Scheduler):
             return
         held, self._held = self._held, []
         try:
-            store.release_runs([run.pk for run in held], retry_at=timezone.now(), owner=self.owner)
+            store.release_runs(
+                [run.pk for run in held if run.pk is not None], retry_at=timezone.now(), owner=self.owner
+            )
         except DatabaseError as error:  # they are released anyway when their hold ends
             logger.warning("beat_store: could not release %d held run(s): %s", len(held), error)
 
