@@ -409,17 +409,7 @@ def _open_execution_counts(schedule_ids: Iterable[int]) -> dict[int, int]:
 def _execution_rows(schedule: Schedule, runs: Iterable[PlannedRun]) -> list[RecordedRun]:
     return [
         RecordedRun(
-            schedule=schedule,
-            schedule_name=schedule.name,
-            task=schedule.task,
-            fire_time=run.fire_time,
-            jitter=run.jitter,
-            task_id=headers.task_id_for(schedule.pk, schedule.name, run.fire_time),
-            status=run.status,
-            send_at=run.send_at,
-            deadline_at=run.deadline_at,
-            finished_at=None if run.status == ExecutionStatus.PENDING else run.send_at,
-            result=run.reason,
+            **_run_fields(schedule, run), task_id=headers.task_id_for(schedule.pk, schedule.name, run.fire_time)
         )
         for run in runs
     ]
@@ -429,20 +419,27 @@ def create_manual_execution(
     schedule: Schedule, run: PlannedRun, *, kwargs_override: Mapping[str, Any] | None
 ) -> Execution:
     return Execution.objects.create(
-        schedule=schedule,
-        schedule_name=schedule.name,
-        task=schedule.task,
-        fire_time=run.fire_time,
-        jitter=run.jitter,
+        **_run_fields(schedule, run),
         manual=True,
         task_id=str(uuid.uuid4()),
-        status=run.status,
-        send_at=run.send_at,
-        deadline_at=run.deadline_at,
-        finished_at=None if run.status == ExecutionStatus.PENDING else run.send_at,
-        result=run.reason,
         kwargs_override=dict(kwargs_override) if kwargs_override is not None else None,
     )
+
+
+def _run_fields(schedule: Schedule, run: PlannedRun) -> dict[str, Any]:
+    """The execution columns a decided run fills in, whether recorded by a tick or started by "run now"."""
+    return {
+        "schedule": schedule,
+        "schedule_name": schedule.name,
+        "task": schedule.task,
+        "fire_time": run.fire_time,
+        "jitter": run.jitter,
+        "status": run.status,
+        "send_at": run.send_at,
+        "deadline_at": run.deadline_at,
+        "finished_at": None if run.status == ExecutionStatus.PENDING else run.send_at,
+        "result": run.reason,
+    }
 
 
 def claim_pending_runs(now: datetime, *, owner: str, limit: int) -> list[Execution]:
