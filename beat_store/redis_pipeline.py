@@ -66,8 +66,7 @@ class RedisPipelinePublisher:
     def __init__(self, producer: Any) -> None:
         self.producer = producer
         self.channel = producer.channel
-        self._pipeline: Any = None
-        self._buffered = 0
+        self._pipeline: Any = None  # holds at least one command when set
 
     def learn(self, body: Any, publish_kwargs: dict[str, Any]) -> Envelope | None:
         """Publish one message through kombu, buffering the commands it would run; return its envelope, or None
@@ -135,9 +134,9 @@ class RedisPipelinePublisher:
     def flush(self) -> None:
         """Send what is buffered in one round trip; raises what the connection raises (the batch is then in
         doubt, as with kombu's own batches)."""
-        if self._pipeline is None or not self._buffered:
+        if self._pipeline is None:
             return
-        pipeline, self._pipeline, self._buffered = self._pipeline, None, 0
+        pipeline, self._pipeline = self._pipeline, None
         pipeline.execute()
 
     def _buffer(self, commands: list[Command] | tuple[Command, ...]) -> None:
@@ -145,4 +144,3 @@ class RedisPipelinePublisher:
             self._pipeline = self.channel.client.pipeline(transaction=False)
         for name, args in commands:
             getattr(self._pipeline, name)(*args)
-        self._buffered += len(commands)

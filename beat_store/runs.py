@@ -3,7 +3,7 @@ just recorded in a herd (a :class:`RecordedRun`), both seen through :class:`Send
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -66,7 +66,7 @@ class RecordedRun:
     manual: bool = False
     kwargs_override: None = None
     #: The schedule's id; None once the schedule is known to be deleted (a run held ahead, see ``store``).
-    schedule_id: int | None = field(default=None)
+    schedule_id: int | None = None
 
     def __post_init__(self) -> None:
         if self.schedule_id is None:
