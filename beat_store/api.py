@@ -1,17 +1,21 @@
-"""The Python API of SPEC.md: create, change and run schedules from code."""
+"""The Python API of docs/spec.md: create, change and run schedules from code."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from beat_store import executions
 from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.exceptions import ScheduleExists, ScheduleLookupError
 from beat_store.models import DEFINITION_FIELDS, Execution, Schedule
+from beat_store.planning import plan_manual_run
+from beat_store.sending import dispatch
 
 ConflictPolicy = Literal["do_nothing", "replace", "exception"]
 
@@ -118,20 +122,14 @@ def run_now(name: str, *, kwargs: Mapping[str, Any] | None = None) -> Execution:
     The record is ``sent`` when the broker took the message, ``skipped`` when max instances were reached, or
     ``pending`` when the broker could not be reached (beat sends it when the broker is back).
     """
-    from celery import current_app
-
-    from beat_store import dispatch
-    from beat_store.planning import plan_manual_run
-    from beat_store.store import create_manual_execution, timing_policy_of
-
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise ValidationError({"kwargs": "Keyword arguments must be a JSON object."})
     now = timezone.now()
     with transaction.atomic():
         schedule = _get_for_update(name)
         open_runs = schedule.executions.open().count()
-        planned = plan_manual_run(now=now, policy=timing_policy_of(schedule), open_executions=open_runs)
-        execution = create_manual_execution(schedule, planned, kwargs_override=kwargs)
+        planned = plan_manual_run(now=now, policy=schedule.timing_policy(), open_executions=open_runs)
+        execution = executions.create_manual_run(schedule, planned, kwargs_override=kwargs)
     if execution.status == ExecutionStatus.PENDING:
         dispatch.send_claimed_runs([execution], app=current_app, now=now)
         execution.refresh_from_db()

@@ -13,6 +13,7 @@ id                      what it means
 ``beat_store.W003``     The worker-side receivers are not connected: executions would stay ``sent``.
 ``beat_store.E003``     ``BEAT_STORE_WAKEUPS`` is neither ``"postgres"`` nor a ``redis://`` URL, or is
                         ``"postgres"`` while the default database is not PostgreSQL.
+``beat_store.W004``     A retired ``BEAT_STORE_*`` setting is still set (``BEAT_STORE_PLAN_AHEAD``): it has no effect.
 ======================  =====================================================================================
 
 No check may crash ``manage.py check``: the one that reads the database skips silently while the tables do not
@@ -140,6 +141,19 @@ def check_wakeups(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
     ]
 
 
+def check_retired_settings(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    from beat_store.conf import settings as beat_store_settings
+
+    return [
+        checks.Warning(
+            f"{name} is no longer used and has no effect.",
+            hint="Remove it from your settings (see the changelog for what replaced it).",
+            id="beat_store.W004",
+        )
+        for name in beat_store_settings.RETIRED
+    ]
+
+
 def configured_beat_scheduler() -> str:
     """The beat scheduler Celery is configured with, as a dotted path ('' when none is set)."""
     value = _celery_conf_value("beat_scheduler", "CELERY_BEAT_SCHEDULER")
@@ -188,3 +202,4 @@ def register() -> None:
     checks.register(check_tasks_known, checks.Tags.compatibility)
     checks.register(check_receivers_connected, checks.Tags.compatibility)
     checks.register(check_wakeups, checks.Tags.compatibility)
+    checks.register(check_retired_settings, checks.Tags.compatibility)

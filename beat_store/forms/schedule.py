@@ -20,9 +20,9 @@ from beat_store.forms.preview import FireTimePreview, preview_fire_times
 from beat_store.forms.triggers import TriggerEditor
 from beat_store.models import DEFINITION_FIELDS, Schedule
 from beat_store.timezones import get_zone
-from beat_store.triggers import build_trigger
+from beat_store.triggers import anchor_of, build_trigger
 
-#: Help texts of the timing-policy fields (SPEC.md "Timing rules"), in the admin's words.
+#: Help texts of the timing-policy fields (docs/spec.md "Timing rules"), in the admin's words.
 TIMING_HELP = {
     "timezone": "IANA zone, e.g. Europe/Paris. Cron and calendar-interval triggers read the wall clock here; "
     "interval triggers count elapsed time and ignore it.",
@@ -204,7 +204,7 @@ class ScheduleForm(forms.ModelForm):
         preview = preview_of(
             cleaned["trigger"],
             zone_name=cleaned["timezone"],
-            anchor=cleaned.get("start_at") or self.instance.created_at,
+            anchor=anchor_of(cleaned.get("start_at"), self.instance.created_at),
             start_at=cleaned.get("start_at"),
             end_at=cleaned.get("end_at"),
         )
@@ -228,7 +228,7 @@ class ScheduleForm(forms.ModelForm):
         return preview_of(
             instance.trigger,
             zone_name=instance.timezone,
-            anchor=instance.start_at or instance.created_at,
+            anchor=instance.anchor,
             start_at=instance.start_at,
             end_at=instance.end_at,
         )

@@ -1,6 +1,6 @@
 """The trigger editor: every trigger kind as plain form fields, and ``and``/``or`` as a list of member forms.
 
-The editor turns the fields into a JSON trigger spec (SPEC.md "Trigger specs"), validates it with
+The editor turns the fields into a JSON trigger spec (docs/spec.md "Trigger specs"), validates it with
 ``validate_trigger_spec`` and puts each ``InvalidTrigger`` back on the form field it came from, so a bad cron
 minute is reported next to the minute box, not as a JSON path.
 """

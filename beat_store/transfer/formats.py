@@ -1,7 +1,7 @@
 """Files of schedules: JSON and YAML documents (what ``beat_store_export`` writes) and INI files.
 
 A JSON/YAML document is ``{"version": 1, "schedules": [<record>, ...]}`` (a bare list of records is accepted
-too); a record holds the schedule fields of SPEC.md, datetimes as ISO 8601 strings.
+too); a record holds the schedule fields of docs/spec.md, datetimes as ISO 8601 strings.
 
 The INI form, one section per schedule::
 

@@ -24,6 +24,12 @@ from beat_store.triggers.wallclock import resolve_wall_time
 _UNUSED_ANCHOR = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
 
 
+def anchor_of(start_at: datetime | None, created_at: datetime) -> datetime:
+    """Where a schedule's interval and calendar triggers count from, and where its first fire time is looked
+    for: its ``start_at``, else the moment it was created (spec rule 8)."""
+    return start_at or created_at
+
+
 def build_trigger(
     spec: Mapping[str, Any],
     *,
@@ -148,7 +154,7 @@ def next_fire_times(
     after = _aware(after, zone, "after")
     start_at = None if start_at is None else _aware(start_at, zone, "start_at")
     end_at = None if end_at is None else _aware(end_at, zone, "end_at")
-    built = build_trigger(trigger, timezone=zone, anchor=start_at or after, start_at=start_at, end_at=end_at)
+    built = build_trigger(trigger, timezone=zone, anchor=anchor_of(start_at, after), start_at=start_at, end_at=end_at)
     fire_times: list[datetime] = []
     moment = after
     while len(fire_times) < count:

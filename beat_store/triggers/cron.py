@@ -1,4 +1,4 @@
-"""``cron``: APScheduler 3's field syntax, with our own search over wall-clock times and SPEC rule 6 for DST.
+"""``cron``: APScheduler 3's field syntax, with our own search over wall-clock times and spec rule 6 for DST.
 
 APScheduler's field objects parse and match; the search below walks naive wall-clock datetimes of the
 schedule's zone, then resolves the matching wall time to real instants (see ``wallclock``), because
@@ -67,7 +67,7 @@ class CronTrigger:
 
     @property
     def hour_is_every_value(self) -> bool:
-        """SPEC rule 6's exception: with hour ``*``, every matching real instant fires (fold: both passes)."""
+        """spec rule 6's exception: with hour ``*``, every matching real instant fires (fold: both passes)."""
         return _is_every_value(self.fields["hour"])
 
     def next_at_or_after(self, moment: datetime) -> datetime | None:

@@ -1,4 +1,4 @@
-"""Validation and normalisation of JSON trigger specs (SPEC.md "Trigger specs")."""
+"""Validation and normalisation of JSON trigger specs (docs/spec.md "Trigger specs")."""
 
 from __future__ import annotations
 

@@ -16,9 +16,9 @@ import pytest
 import redis
 from celery import Celery
 
-from beat_store import redis_pipeline
-from beat_store.messages import MessageFactory, message_options
 from beat_store.models import Execution, Schedule
+from beat_store.sending import redis_pipeline
+from beat_store.sending.messages import MessageFactory, message_options
 
 pytestmark = pytest.mark.redis
 
