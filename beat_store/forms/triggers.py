@@ -16,10 +16,11 @@ from django.core.exceptions import ValidationError
 
 from beat_store.exceptions import InvalidTrigger
 from beat_store.triggers import validate_trigger_spec
+from beat_store.triggers.cron_syntax import CRON_FIELD_NAMES as CRON_FIELDS
+from beat_store.triggers.spec import CALENDAR_STEPS, INTERVAL_UNITS, TIME_OF_DAY_LIMITS
 
-CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
-INTERVAL_FIELDS = ("weeks", "days", "hours", "minutes", "seconds")
-CALENDAR_FIELDS = ("years", "months", "weeks", "days", "hour", "minute", "second")
+INTERVAL_FIELDS = INTERVAL_UNITS
+CALENDAR_FIELDS = (*CALENDAR_STEPS, *TIME_OF_DAY_LIMITS)
 COMBINATIONS = ("or", "and")
 #: The editor's own kind for a spec typed as JSON (nested combinations, or anything pasted).
 SPEC_KIND = "spec"
@@ -272,10 +273,6 @@ class TriggerEditor:
         )
         self.spec: dict[str, Any] | None = None
         self.errors: list[str] = []
-
-    @property
-    def is_combination(self) -> bool:
-        return self.form.chosen_kind in COMBINATIONS
 
     def is_valid(self) -> bool:
         """Build and validate the spec; on success ``self.spec`` holds it, normalised."""

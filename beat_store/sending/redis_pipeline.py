@@ -104,9 +104,18 @@ class RedisPipelinePublisher:
         if not collector.commands:
             return None  # this kombu pushed it itself
         self._buffer(collector.commands)
-        (push, *after) = collector.commands
+        envelope = self._envelope_from(collector.commands, body, publish_kwargs)
+        if envelope is None:
+            # This message is on the pipeline as kombu built it; later ones of its shape go through kombu
+            # directly, so send it now to keep the order of the chunk.
+            self.flush()
+        return envelope
+
+    def _envelope_from(self, commands: list[Command], body: Any, publish_kwargs: dict[str, Any]) -> Envelope | None:
+        """The envelope later messages of this shape can be derived from, or None when they cannot be."""
+        (push, *after) = commands
         if push[0] != "lpush" or len(push[1]) != 2:
-            return None  # an envelope we do not know: the commands were kombu's, later messages go through it too
+            return None  # a command we do not know
         key, payload = push[1]
         envelope = Envelope(
             message=load_envelope(payload),
@@ -116,7 +125,7 @@ class RedisPipelinePublisher:
         )
         if not self.reproduces(envelope, body, publish_kwargs):
             _report_mismatch(envelope)
-            return None  # this message went out as kombu built it; later ones go through kombu too
+            return None
         return envelope
 
     def reproduces(self, envelope: Envelope, body: Any, publish_kwargs: dict[str, Any]) -> bool:

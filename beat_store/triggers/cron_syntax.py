@@ -34,6 +34,12 @@ def check_cron_field(name: str, value: str, field: str) -> None:
         raise InvalidTrigger(field, f"invalid {name} value {value!r}: {error}") from None
 
 
+def crontab_expression(minute: object, hour: object, day_of_month: object, month: object, day_of_week: object) -> str:
+    """A classic 5-field crontab line from Celery-style field values (Celery's ``crontab``, django-celery-beat's
+    and redbeat's crontab rows): each field as written, with the blanks Celery tolerates inside a field removed."""
+    return " ".join(str(part).replace(" ", "") for part in (minute, hour, day_of_month, month, day_of_week))
+
+
 def crontab_to_fields(expression: str, field: str = "expression") -> dict[str, str]:
     """APScheduler field values for a classic crontab line ``"m h dom mon dow"``; errors name ``field``."""
     parts = expression.split()
