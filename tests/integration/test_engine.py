@@ -21,34 +21,18 @@ from beat_store.engine import BeatEngine
 from beat_store.enums import ExecutionStatus as S
 from beat_store.models import Execution, Schedule
 from beat_store.sending import CelerySender
+from beat_store.testing import ManualClock
 from tests.integration.broker import read_messages
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 
-class MovableClock:
-    """A clock the test sets and moves on; monotonic time moves with it."""
-
-    def __init__(self) -> None:
-        self.current = timezone.now()
-        self.elapsed = 0.0
-
-    def set_to_next_fire_time_of(self, name: str) -> datetime:
-        """Now is the schedule's next fire time (it was created a moment ago: its first fire time is due)."""
-        next_fire_at = Schedule.objects.get(name=name).next_fire_at
-        assert next_fire_at is not None
-        self.current = next_fire_at
-        return next_fire_at
-
-    def now(self) -> datetime:
-        return self.current
-
-    def monotonic(self) -> float:
-        return self.elapsed
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
-        self.elapsed += seconds
+def set_to_next_fire_time_of(clock: ManualClock, name: str) -> datetime:
+    """Now is the schedule's next fire time (created a moment ago, its first fire time is due)."""
+    next_fire_at = Schedule.objects.get(name=name).next_fire_at
+    assert next_fire_at is not None
+    clock.set(next_fire_at)
+    return next_fire_at
 
 
 @pytest.fixture
@@ -60,11 +44,11 @@ def app(redis_url: str) -> Iterator[Celery]:
 
 
 @pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
-def engine_of(app: Celery, clock: MovableClock, owner: str = "beat-a") -> BeatEngine:
+def engine_of(app: Celery, clock: ManualClock, owner: str = "beat-a") -> BeatEngine:
     return BeatEngine(sender=CelerySender(app), clock=clock, owner=owner, rng=random.Random(7))
 
 
@@ -77,9 +61,9 @@ def fire_times(name: str) -> list[datetime]:
     return list(Execution.objects.filter(schedule_name=name).order_by("fire_time").values_list("fire_time", flat=True))
 
 
-def test_a_due_run_is_recorded_sent_and_its_message_is_in_the_broker(app: Celery, clock: MovableClock) -> None:
+def test_a_due_run_is_recorded_sent_and_its_message_is_in_the_broker(app: Celery, clock: ManualClock) -> None:
     add_schedule("every-ten", "tests.add", {"type": "interval", "seconds": 10}, args=[1, 2])
-    clock.set_to_next_fire_time_of("every-ten")
+    set_to_next_fire_time_of(clock, "every-ten")
 
     engine_of(app, clock).tick()
 
@@ -95,10 +79,10 @@ def test_a_due_run_is_recorded_sent_and_its_message_is_in_the_broker(app: Celery
     ids=["all: every missed fire time runs", "earliest: only the first", "latest: only the last"],
 )
 def test_after_a_downtime_each_coalesce_policy_decides_its_runs(
-    app: Celery, clock: MovableClock, policy: str, expected_offsets: list[int]
+    app: Celery, clock: ManualClock, policy: str, expected_offsets: list[int]
 ) -> None:
     schedule = add_schedule(f"coalesce-{policy}", "tests.add", {"type": "interval", "seconds": 2}, coalesce=policy)
-    first = clock.set_to_next_fire_time_of(schedule.name)
+    first = set_to_next_fire_time_of(clock, schedule.name)
     engine_of(app, clock).tick()  # the first fire time, then the beat stops
     clock.advance(7)  # three fire times pass while no beat runs
 
@@ -109,9 +93,9 @@ def test_after_a_downtime_each_coalesce_policy_decides_its_runs(
     assert Schedule.objects.get(pk=schedule.pk).next_fire_at == first + timedelta(seconds=8)
 
 
-def test_a_paused_schedule_sends_nothing_more(app: Celery, clock: MovableClock) -> None:
+def test_a_paused_schedule_sends_nothing_more(app: Celery, clock: ManualClock) -> None:
     add_schedule("paused-later", "tests.add", {"type": "interval", "seconds": 1})
-    clock.set_to_next_fire_time_of("paused-later")
+    set_to_next_fire_time_of(clock, "paused-later")
     engine = engine_of(app, clock)
     engine.tick()
     sent_before_pause = len(fire_times("paused-later"))
@@ -125,7 +109,7 @@ def test_a_paused_schedule_sends_nothing_more(app: Celery, clock: MovableClock) 
     assert len(fire_times("paused-later")) == sent_before_pause
 
 
-def test_an_edit_is_seen_at_the_next_tick(app: Celery, clock: MovableClock) -> None:
+def test_an_edit_is_seen_at_the_next_tick(app: Celery, clock: ManualClock) -> None:
     add_schedule("edited", "tests.add", {"type": "date", "run_at": "2099-01-01T00:00:00"})
     engine = engine_of(app, clock)
     engine.tick()
@@ -134,16 +118,16 @@ def test_an_edit_is_seen_at_the_next_tick(app: Celery, clock: MovableClock) -> N
     schedule = Schedule.objects.get(name="edited")
     schedule.trigger = {"type": "interval", "seconds": 1}
     schedule.save()
-    clock.current = timezone.now() + timedelta(seconds=1)
+    clock.set(timezone.now() + timedelta(seconds=1))
     engine.tick()
 
     assert len(fire_times("edited")) == 1
 
 
-def test_a_herd_larger_than_a_batch_goes_out_in_one_tick(app: Celery, clock: MovableClock) -> None:
+def test_a_herd_larger_than_a_batch_goes_out_in_one_tick(app: Celery, clock: ManualClock) -> None:
     for number in range(12):
         add_schedule(f"herd-{number}", "tests.add", {"type": "cron", "expression": "* * * * *"})
-    clock.set_to_next_fire_time_of("herd-0")
+    set_to_next_fire_time_of(clock, "herd-0")
 
     with override_settings(BEAT_STORE_BATCH_SIZE=5):
         engine_of(app, clock).tick()
@@ -152,11 +136,11 @@ def test_a_herd_larger_than_a_batch_goes_out_in_one_tick(app: Celery, clock: Mov
     assert len(set(queued_task_ids(app))) == 12
 
 
-def test_two_engines_ticking_in_turn_send_each_fire_time_once(app: Celery, clock: MovableClock) -> None:
+def test_two_engines_ticking_in_turn_send_each_fire_time_once(app: Celery, clock: ManualClock) -> None:
     for number in range(5):
         # No worker runs here, so every run stays open: room for all of them.
         add_schedule(f"shared-{number}", "tests.add", {"type": "interval", "seconds": 1}, max_instances=10)
-    clock.set_to_next_fire_time_of("shared-4")
+    set_to_next_fire_time_of(clock, "shared-4")
     engines = [engine_of(app, clock, owner="beat-a"), engine_of(app, clock, owner="beat-b")]
 
     for step in range(6):
@@ -168,9 +152,9 @@ def test_two_engines_ticking_in_turn_send_each_fire_time_once(app: Celery, clock
     assert set(Execution.objects.values_list("status", flat=True)) == {S.SENT}
 
 
-def test_runs_with_no_news_from_a_worker_are_marked_lost(app: Celery, clock: MovableClock) -> None:
+def test_runs_with_no_news_from_a_worker_are_marked_lost(app: Celery, clock: ManualClock) -> None:
     add_schedule("silent", "tests.add", {"type": "interval", "seconds": 3600})
-    clock.set_to_next_fire_time_of("silent")
+    set_to_next_fire_time_of(clock, "silent")
     engine_of(app, clock).tick()
     (run,) = Execution.objects.filter(schedule_name="silent")
     assert run.status == S.SENT

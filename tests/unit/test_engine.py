@@ -18,32 +18,17 @@ from django.test import override_settings
 from beat_store.engine import CLAIM_EVERY, LOST_CHECK_EVERY, MAX_ERROR_BACKOFF, MIN_SLEEP, BeatEngine
 from beat_store.runs import SendableRun
 from beat_store.store import TickSummary
+from beat_store.testing import ManualClock
 
 START = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 BATCH = 3
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.current = START
-        self.elapsed = 0.0
-
-    def now(self) -> datetime:
-        return self.current
-
-    def monotonic(self) -> float:
-        return self.elapsed
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
-        self.elapsed += seconds
 
 
 @dataclass
 class FakeStore:
     """``due`` schedules to plan (one run each, due at once) and ``pending`` runs left for any beat."""
 
-    clock: FakeClock
+    clock: ManualClock
     due: int = 0
     pending: int = 0
     next_work: datetime | None = None
@@ -118,12 +103,12 @@ class FakeSleeper:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def store(clock: FakeClock) -> FakeStore:
+def store(clock: ManualClock) -> FakeStore:
     return FakeStore(clock=clock)
 
 
@@ -133,7 +118,7 @@ def sleeper() -> FakeSleeper:
 
 
 @pytest.fixture
-def engine(store: FakeStore, clock: FakeClock, sleeper: FakeSleeper) -> Iterator[BeatEngine]:
+def engine(store: FakeStore, clock: ManualClock, sleeper: FakeSleeper) -> Iterator[BeatEngine]:
     with override_settings(BEAT_STORE_BATCH_SIZE=BATCH, BEAT_STORE_MAX_POLL_INTERVAL=1.0):
         yield BeatEngine(sender=FakeSender(store), store=store, clock=clock, sleeper=sleeper, owner="beat-a")
 
@@ -187,7 +172,7 @@ def test_claims_repeat_while_they_come_back_full(engine: BeatEngine, store: Fake
 
 
 def test_each_good_tick_records_a_heartbeat_with_the_engine_owner(
-    engine: BeatEngine, store: FakeStore, clock: FakeClock
+    engine: BeatEngine, store: FakeStore, clock: ManualClock
 ) -> None:
     engine.tick()
     clock.advance(1)
@@ -196,7 +181,7 @@ def test_each_good_tick_records_a_heartbeat_with_the_engine_owner(
     assert store.heartbeats == [("beat-a", START), ("beat-a", START + timedelta(seconds=1))]
 
 
-def test_lost_runs_are_looked_for_once_per_period(engine: BeatEngine, store: FakeStore, clock: FakeClock) -> None:
+def test_lost_runs_are_looked_for_once_per_period(engine: BeatEngine, store: FakeStore, clock: ManualClock) -> None:
     for _ in range(3):
         engine.tick()
         clock.advance(LOST_CHECK_EVERY / 2)
