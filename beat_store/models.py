@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -364,8 +365,6 @@ class Execution(models.Model):
     @property
     def task_result(self) -> Any:
         """The django-celery-results ``TaskResult`` of this run, when that app is installed and has one."""
-        from django.apps import apps
-
         if not apps.is_installed("django_celery_results"):
             return None
         task_result_model = apps.get_model("django_celery_results", "TaskResult")

@@ -94,7 +94,9 @@ def _publish(to_send: list[SendableRun], *, app: Celery, now: datetime, mark_pub
                         messages.publish(run, now=sending_at)
                     messages.flush()
                 _log_sent(chunk)
-                _mark_sent_durably([run.pk for run in chunk])
+                # Stamped with the moment the chunk began to go out: a worker may start a run (and report
+                # it) before this update lands, never before its message was pushed.
+                _mark_sent_durably([run.pk for run in chunk], at=sending_at)
                 sent += len(chunk)
     except DatabaseError:
         raise  # not the broker's fault: beat backs off and the leases hand the runs to whoever is alive
@@ -136,11 +138,11 @@ def _skip_already_published(runs: list[SendableRun], *, app: Celery) -> list[Sen
             len(already),
             extra={"action": "recovered_in_doubt"},
         )
-        _mark_sent_durably([run.pk for run in already])
+        _mark_sent_durably([run.pk for run in already], at=timezone.now())
     return [run for run in runs if run.task_id not in queued]
 
 
-def _mark_sent_durably(execution_ids: list[int]) -> None:
+def _mark_sent_durably(execution_ids: list[int], *, at: datetime) -> None:
     """Record a chunk the broker holds as ``sent``, riding out a dropped database connection.
 
     Failing here would leave published runs ``pending``: once their lease ran out they would be published
@@ -150,7 +152,7 @@ def _mark_sent_durably(execution_ids: list[int]) -> None:
     delay = 0.1
     while True:
         try:
-            executions.mark_sent(execution_ids, at=timezone.now())
+            executions.mark_sent(execution_ids, at=at)
             return
         except DatabaseError as error:
             if time.monotonic() + delay > give_up_at:

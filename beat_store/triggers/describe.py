@@ -12,6 +12,7 @@ from apscheduler.triggers.cron.fields import BaseField
 
 from beat_store.exceptions import InvalidTrigger
 from beat_store.triggers.base import UTC
+from beat_store.triggers.build import resolve_zone
 from beat_store.triggers.cron import fields_of
 from beat_store.triggers.spec import CALENDAR_STEPS, INTERVAL_UNITS, parse_run_at, validate_trigger_spec
 
@@ -62,8 +63,6 @@ def _clock(moment: time | datetime) -> str:
 def _describe_date(spec: Mapping[str, Any], timezone: str) -> str:
     run_at = parse_run_at(spec["run_at"])
     if run_at.utcoffset() is not None:
-        from beat_store.triggers.build import resolve_zone
-
         run_at = run_at.astimezone(resolve_zone(timezone))
     return f"Once, at {run_at:%Y-%m-%d} {_clock(run_at)} ({timezone})"
 
