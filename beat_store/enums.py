@@ -37,6 +37,11 @@ class ExecutionStatus(models.TextChoices):
         """Statuses that hold one of the schedule's ``max_instances`` slots."""
         return (cls.PENDING, cls.SENT, cls.STARTED, cls.RETRYING)
 
+    @classmethod
+    def final_values(cls) -> tuple[str, ...]:
+        """Statuses a run never leaves (``lost`` aside: a worker that reappears may still finish it)."""
+        return (cls.SUCCEEDED, cls.FAILED, cls.REVOKED, cls.MISSED, cls.SKIPPED, cls.LOST)
+
 
 class ScheduleSource(models.TextChoices):
     ADMIN = "admin", "admin"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -348,6 +349,21 @@ class Execution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.schedule_name} @ {self.fire_time.isoformat()} ({self.status})"
+
+    def wait(self, timeout: float | None = None, *, poll_interval: float = 0.1) -> Execution:
+        """Wait until this run is final (succeeded, failed, revoked, missed, skipped or lost) and return it,
+        refreshed; raise ``TimeoutError`` when it is not within ``timeout`` seconds (None: wait for ever).
+
+        For shells and tests (``beat_store.run_now("x").wait(30).result``): it polls the database.
+        """
+        give_up_at = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self.refresh_from_db()
+            if self.status in ExecutionStatus.final_values():
+                return self
+            if give_up_at is not None and time.monotonic() >= give_up_at:
+                raise TimeoutError(f"run {self.pk} of {self.schedule_name!r} is still {self.status} after {timeout} s")
+            time.sleep(poll_interval)
 
     @property
     def lateness(self) -> float | None:

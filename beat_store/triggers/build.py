@@ -155,10 +155,15 @@ def next_fire_times(
     start_at = None if start_at is None else _aware(start_at, zone, "start_at")
     end_at = None if end_at is None else _aware(end_at, zone, "end_at")
     built = build_trigger(trigger, timezone=zone, anchor=anchor_of(start_at, after), start_at=start_at, end_at=end_at)
+    return fire_times_of(built, after=after, count=count)
+
+
+def fire_times_of(trigger: Trigger, *, after: datetime, count: int) -> list[datetime]:
+    """Up to ``count`` fire times of a built trigger at or after ``after`` (aware), ascending."""
     fire_times: list[datetime] = []
     moment = after
     while len(fire_times) < count:
-        fire_time = built.next_at_or_after(moment)
+        fire_time = trigger.next_at_or_after(moment)
         if fire_time is None:
             break
         fire_times.append(fire_time)

@@ -1,4 +1,4 @@
-"""The Python API of SPEC.md and the schedule model's save rules, against the real database."""
+"""The Python API of docs/spec.md and the schedule model's save rules, against the real database."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from beat_store.engine import BeatEngine
 from beat_store.enums import ExecutionStatus as S
 from beat_store.models import Execution, Schedule
 from beat_store.sending import CelerySender
-from beat_store.testing import ManualClock
+from beat_store.testing import BeatHarness, ManualClock
 from tests.integration.broker import read_messages
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
@@ -73,23 +73,29 @@ def test_a_due_run_is_recorded_sent_and_its_message_is_in_the_broker(app: Celery
     assert queued_task_ids(app) == [execution.task_id]
 
 
+@pytest.fixture
+def beat_store_celery_app(app: Celery) -> Celery:
+    """The plugin's beat (``beat_store_beat``) sends through this module's Redis app."""
+    return app
+
+
 @pytest.mark.parametrize(
     ("policy", "expected_offsets"),
-    [("all", [2, 4, 6]), ("earliest", [2]), ("latest", [6])],
+    [("all", [0, 2, 4, 6]), ("earliest", [0, 2]), ("latest", [0, 6])],
     ids=["all: every missed fire time runs", "earliest: only the first", "latest: only the last"],
 )
 def test_after_a_downtime_each_coalesce_policy_decides_its_runs(
-    app: Celery, clock: ManualClock, policy: str, expected_offsets: list[int]
+    beat_store_beat: BeatHarness, policy: str, expected_offsets: list[int]
 ) -> None:
     schedule = add_schedule(f"coalesce-{policy}", "tests.add", {"type": "interval", "seconds": 2}, coalesce=policy)
-    first = set_to_next_fire_time_of(clock, schedule.name)
-    engine_of(app, clock).tick()  # the first fire time, then the beat stops
-    clock.advance(7)  # three fire times pass while no beat runs
+    first = set_to_next_fire_time_of(beat_store_beat.clock, schedule.name)
+    before_downtime = beat_store_beat.tick()  # the first fire time, then three pass while no beat runs
 
-    engine_of(app, clock, owner="beat-again").tick()
+    after_downtime = beat_store_beat.tick(at=first + timedelta(seconds=7))
 
-    after_downtime = [moment for moment in fire_times(schedule.name) if moment > first]
-    assert after_downtime == [first + timedelta(seconds=offset) for offset in expected_offsets]
+    assert [run.fire_time for run in before_downtime + after_downtime] == [
+        first + timedelta(seconds=offset) for offset in expected_offsets
+    ]
     assert Schedule.objects.get(pk=schedule.pk).next_fire_at == first + timedelta(seconds=8)
 
 

@@ -462,7 +462,7 @@ CASES = [
     ),
     # combinations
     (
-        "the SPEC's and example agrees on 7 June, 7 October and 7 December",
+        "the spec's and example agrees on 7 June, 7 October and 7 December",
         {
             "type": "and",
             "triggers": [{"type": "calendarinterval", "months": 2, "hour": 10}, CRON_WEEKDAYS_AT_TEN],
