@@ -52,7 +52,8 @@ CRON_HELP = {
     "month": "1-12 or jan-dec, e.g. 1,4,7,10. Default *.",
     "day": "Day of month 1-31, or 'last'. Default *.",
     "week": "ISO week 1-53. Default *.",
-    "day_of_week": "0-6 or mon-sun (APScheduler: 0 = Monday), e.g. mon-fri. Default *.",
+    "day_of_week": "0-7 or sun-sat, numbered as in crontab and APScheduler 4 (0 and 7 = Sunday, 1 = Monday), "
+    "e.g. mon-fri or 1-5; a range may wrap past Sunday (sat-mon). Default *.",
     "hour": "0-23, e.g. 9 or 8-18/2.",
     "minute": "0-59, e.g. 0 or */15.",
     "second": "0-59. Default 0.",
