@@ -214,12 +214,24 @@ class Schedule(models.Model):
         self.trigger_kind = self.trigger["type"]
         if self.start_at and self.end_at and self.end_at < self.start_at:
             raise ValidationError({"end_at": "The end must not come before the start."})
+        self._check_trigger_builds()
         if not isinstance(self.args, list):
             raise ValidationError({"args": "Positional arguments must be a JSON list."})
         if not isinstance(self.kwargs, dict):
             raise ValidationError({"kwargs": "Keyword arguments must be a JSON object."})
         if not isinstance(self.headers, dict):
             raise ValidationError({"headers": "Headers must be a JSON object."})
+
+    def _check_trigger_builds(self) -> None:
+        """What only the zone and bounds can tell (a member's bound in a DST gap, a naive bound) is refused here,
+        as a ValidationError, rather than by save() computing the first fire time."""
+        try:
+            self.build_trigger()
+        except InvalidTrigger as error:
+            if error.field == "timezone":
+                return  # the field's own validator reports it
+            field = error.field if error.field in ("start_at", "end_at") else "trigger"
+            raise ValidationError({field: f"{error}" if field == "trigger" else error.reason}) from error
 
     @classmethod
     def from_db(cls, db: str | None, field_names: Any, values: Any, **kwargs: Any) -> Schedule:

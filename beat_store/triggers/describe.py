@@ -34,6 +34,22 @@ def describe_trigger(spec: Mapping[str, Any], timezone: str) -> str:
 
 
 def _describe(spec: Mapping[str, Any], timezone: str) -> str:
+    timezone = spec.get("timezone", timezone)  # a member's own zone
+    return _describe_kind(spec, timezone) + _describe_bounds(spec)
+
+
+def _describe_bounds(spec: Mapping[str, Any]) -> str:
+    parts = [f"{word} {_moment(spec[key])}" for key, word in (("start_at", "from"), ("end_at", "until")) if key in spec]
+    return f", {' '.join(parts)}" if parts else ""
+
+
+def _moment(text: str) -> str:
+    moment = parse_run_at(text)
+    offset = moment.strftime("%z") if moment.utcoffset() is not None else ""
+    return f"{moment:%Y-%m-%d} {_clock(moment)}{offset[:3] + ':' + offset[3:] if offset else ''}"
+
+
+def _describe_kind(spec: Mapping[str, Any], timezone: str) -> str:
     kind = spec["type"]
     if kind == "interval":
         return f"Every {_amounts(spec, INTERVAL_UNITS)}"
@@ -48,7 +64,12 @@ def _describe(spec: Mapping[str, Any], timezone: str) -> str:
         f"({text})" if member["type"] in ("or", "and") else text
         for member, text in zip(spec["triggers"], members, strict=True)
     ]
-    return f"{'Any' if kind == 'or' else 'All'} of: {'; '.join(members)}"
+    if kind == "or":
+        return f"Any of: {'; '.join(members)}"
+    options = [f"within {spec['threshold']:g} s"] if "threshold" in spec else []
+    options += [f"at most {spec['max_iterations']:,} tries"] if "max_iterations" in spec else []
+    heading = f"All of ({', '.join(options)})" if options else "All of"
+    return f"{heading}: {'; '.join(members)}"
 
 
 def _amounts(spec: Mapping[str, Any], units: tuple[str, ...]) -> str:
