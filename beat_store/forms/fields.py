@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import zoneinfo
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 from django import forms
@@ -92,3 +94,9 @@ class DatalistInput(forms.TextInput):
         context["widget"]["datalist_id"] = list_id
         context["widget"]["options"] = list(self.options())
         return context
+
+
+@lru_cache(maxsize=1)
+def time_zone_names() -> list[str]:
+    """The IANA zone names this Python knows, for a zone field's suggestions."""
+    return sorted(zoneinfo.available_timezones())

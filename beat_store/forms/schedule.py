@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from datetime import datetime
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 from django import forms
@@ -15,7 +14,7 @@ from django.utils.safestring import SafeString
 
 from beat_store.conf import settings
 from beat_store.exceptions import InvalidTrigger
-from beat_store.forms.fields import DatalistInput, JSONTextField
+from beat_store.forms.fields import DatalistInput, JSONTextField, time_zone_names
 from beat_store.forms.preview import FireTimePreview, preview_fire_times
 from beat_store.forms.triggers import TriggerEditor
 from beat_store.models import DEFINITION_FIELDS, Schedule
@@ -68,11 +67,6 @@ def preview_of(
     except InvalidTrigger as error:
         return FireTimePreview(zone_name=zone_name, error=f"The trigger is not valid: {error}")
     return preview_fire_times(trigger, spec, zone=zone, zone_name=zone_name, now=dj_timezone.now())
-
-
-@lru_cache(maxsize=1)
-def time_zone_names() -> list[str]:
-    return sorted(zoneinfo.available_timezones())
 
 
 class TriggerEditorWidget(forms.Widget):
@@ -201,13 +195,20 @@ class ScheduleForm(forms.ModelForm):
         return cleaned
 
     def _preview(self, cleaned: dict[str, Any]) -> FireTimePreview | None:
-        preview = preview_of(
-            cleaned["trigger"],
-            zone_name=cleaned["timezone"],
-            anchor=anchor_of(cleaned.get("start_at"), self.instance.created_at),
-            start_at=cleaned.get("start_at"),
-            end_at=cleaned.get("end_at"),
-        )
+        timing = {
+            "anchor": anchor_of(cleaned.get("start_at"), self.instance.created_at),
+            "start_at": cleaned.get("start_at"),
+            "end_at": cleaned.get("end_at"),
+        }
+        try:
+            build_trigger(cleaned["trigger"], timezone=get_zone(cleaned["timezone"]), **timing)
+        except InvalidTrigger as error:
+            if error.field and error.field.startswith("triggers."):
+                # Known only with the zone (a member's bound in a DST gap): shown next to the member's field.
+                self.editor.show_error(error)
+                self.add_error("trigger", self.editor.validation_error())
+                return None
+        preview = preview_of(cleaned["trigger"], zone_name=cleaned["timezone"], **timing)
         if preview.error and not preview.fire_times:
             # Saving would fail when the schedule computes its first fire time: refuse it here instead.
             self.add_error("trigger", preview.error)
