@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,7 +23,7 @@ from beat_store import (
 )
 from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.models import Execution, Schedule
-from tests import celery_app  # noqa: F401  (the memory-broker app becomes current: run_now sends there)
+from tests import celery_app  # the memory-broker app becomes current: run_now sends there
 
 pytestmark = pytest.mark.django_db
 
@@ -357,3 +358,28 @@ def test_run_now_is_skipped_at_max_instances_and_says_why() -> None:
 
     assert second.status == ExecutionStatus.SKIPPED
     assert "max" in second.result
+
+
+def test_declared_schedules_read_naive_bounds_in_their_zone_and_refuse_a_dst_gap(settings: Any) -> None:
+    from beat_store.declared import sync_declared_schedules
+
+    settings.BEAT_STORE_SCHEDULES = {
+        "paris mornings": {
+            "task": "tests.add",
+            "trigger": {"type": "cron", "hour": "9"},
+            "timezone": "Europe/Paris",
+            "start_at": datetime(2026, 1, 1, 9, 0),
+        },
+        "in the gap": {
+            "task": "tests.add",
+            "trigger": {"type": "cron", "hour": "9"},
+            "timezone": "Europe/Paris",
+            "start_at": datetime(2026, 3, 29, 2, 30),
+        },
+    }
+
+    report = sync_declared_schedules(celery_app.app)
+
+    assert Schedule.objects.get(name="paris mornings").start_at == datetime(2026, 1, 1, 8, 0, tzinfo=dt_timezone.utc)
+    assert report.refused["in the gap"].startswith("start_at: 2026-03-29T02:30:00 does not exist in Europe/Paris")
+    assert not Schedule.objects.filter(name="in the gap").exists()
