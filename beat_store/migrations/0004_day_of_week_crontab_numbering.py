@@ -18,7 +18,9 @@ BATCH = 500
 
 def _renumber(apps: Any, source: Numbering, target: Numbering) -> None:
     schedule_model = apps.get_model("beat_store", "Schedule")
-    rows = schedule_model.objects.filter(trigger_kind__in=("cron", "or", "and")).only("id", "trigger")
+    # Every row, not only those whose trigger_kind says cron/or/and: a row changed with QuerySet.update() may
+    # carry a stale kind, and a row missed here would change its days.
+    rows = schedule_model.objects.only("id", "trigger").order_by("pk")
     changed = []
     for schedule in rows.iterator(chunk_size=BATCH):
         trigger = convert_day_of_week_numbering(schedule.trigger, source=source, target=target)

@@ -66,7 +66,15 @@ def _validate(spec: object, path: str, depth: int) -> Spec:
         raise InvalidTrigger(
             key, f"only members of an 'or'/'and' carry their own {key}: set the schedule's {key} instead"
         )
-    normalised = _VALIDATORS[kind]({key: value for key, value in spec.items() if key not in options}, path, depth)
+    try:
+        normalised = _VALIDATORS[kind]({key: value for key, value in spec.items() if key not in options}, path, depth)
+    except InvalidTrigger as error:
+        if depth == 0 or not error.reason.startswith("unknown field"):
+            raise
+        reason, hint, aps_name = error.reason.partition(" (APScheduler's")
+        raise InvalidTrigger(
+            error.field, f"{reason}, and as a member {', '.join(MEMBER_OPTIONS)}{hint}{aps_name}"
+        ) from None
     return {**normalised, **_validate_member_options(options, path)}
 
 

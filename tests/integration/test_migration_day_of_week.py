@@ -47,12 +47,12 @@ def migrate(executor: MigrationExecutor, target: tuple[str, str]) -> Any:
     return executor.loader.project_state([target]).apps.get_model(APP, "Schedule")
 
 
-def add(schedule_model: Any, name: str, trigger: dict[str, Any]) -> None:
+def add(schedule_model: Any, name: str, trigger: dict[str, Any], *, kind: str | None = None) -> None:
     schedule_model.objects.create(
         name=name,
         task="proj.tasks.report",
         trigger=trigger,
-        trigger_kind=trigger["type"],
+        trigger_kind=kind or trigger["type"],
         timezone="Europe/Paris",
         next_fire_at=NEXT_FIRE_AT,
     )
@@ -112,6 +112,15 @@ def test_forwards_rewrites_numbered_weekdays_to_the_same_days_by_name(executor: 
         old_value = OLD_ROWS[name]["day_of_week"]
         assert read_weekdays(RENUMBERED_ROWS[name]["day_of_week"]) == apscheduler3_days(old_value), name
     assert set(new_model.objects.values_list("next_fire_at", flat=True)) == {NEXT_FIRE_AT}
+
+
+def test_forwards_rewrites_a_row_whose_trigger_kind_is_stale(executor: MigrationExecutor) -> None:
+    old_model = migrate(executor, BEFORE)
+    add(old_model, "updated with update()", {"type": "cron", "day_of_week": "0", "hour": "9"}, kind="interval")
+
+    new_model = migrate(executor, RENUMBERED)
+
+    assert new_model.objects.get().trigger == {"type": "cron", "day_of_week": "mon", "hour": "9"}
 
 
 def test_backwards_rewrites_what_apscheduler3_would_read_differently(executor: MigrationExecutor) -> None:
