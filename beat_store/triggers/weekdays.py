@@ -7,7 +7,8 @@ numbering, and a range may wrap past Sunday (``sat-mon``, ``6-1``: Saturday thro
 Before issue #13 the ``day_of_week`` *field* was read by APScheduler 3, where 0 is Monday. That reading is kept
 here (``numbering="apscheduler3"``) for two jobs only: the data migration that rewrites stored values, and the
 import of files written before the change. Both go through :func:`convert_day_of_week_numbering`, which keeps
-every schedule's days.
+every schedule's days. Migration 0004 imports it: what it returns for a stored value is what that migration
+writes, so its results must not change.
 """
 
 from __future__ import annotations
