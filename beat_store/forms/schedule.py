@@ -195,20 +195,25 @@ class ScheduleForm(forms.ModelForm):
         return cleaned
 
     def _preview(self, cleaned: dict[str, Any]) -> FireTimePreview | None:
-        timing = {
-            "anchor": anchor_of(cleaned.get("start_at"), self.instance.created_at),
-            "start_at": cleaned.get("start_at"),
-            "end_at": cleaned.get("end_at"),
-        }
+        start_at, end_at = cleaned.get("start_at"), cleaned.get("end_at")
+        anchor = anchor_of(start_at, self.instance.created_at)
         try:
-            build_trigger(cleaned["trigger"], timezone=get_zone(cleaned["timezone"]), **timing)
+            build_trigger(
+                cleaned["trigger"],
+                timezone=get_zone(cleaned["timezone"]),
+                anchor=anchor,
+                start_at=start_at,
+                end_at=end_at,
+            )
         except InvalidTrigger as error:
             if error.field and error.field.startswith("triggers."):
                 # Known only with the zone (a member's bound in a DST gap): shown next to the member's field.
                 self.editor.show_error(error)
                 self.add_error("trigger", self.editor.validation_error())
                 return None
-        preview = preview_of(cleaned["trigger"], zone_name=cleaned["timezone"], **timing)
+        preview = preview_of(
+            cleaned["trigger"], zone_name=cleaned["timezone"], anchor=anchor, start_at=start_at, end_at=end_at
+        )
         if preview.error and not preview.fire_times:
             # Saving would fail when the schedule computes its first fire time: refuse it here instead.
             self.add_error("trigger", preview.error)

@@ -109,7 +109,7 @@ def _build(spec: Mapping[str, Any], zone: tzinfo, anchor: datetime, path: str = 
     )
     if start_at is not None and end_at is not None and to_utc(end_at) < to_utc(start_at):
         raise InvalidTrigger(join_path(path, "end_at"), "must not be earlier than start_at")
-    trigger = _build_kind(spec, own_zone, start_at or anchor, path)
+    trigger = _build_kind(spec, own_zone, anchor_of(start_at, anchor), path)
     if start_at is not None or end_at is not None:
         trigger = BoundedTrigger(trigger, start_at, end_at)
     return trigger if own_zone is zone else ShownInZone(trigger, zone)
