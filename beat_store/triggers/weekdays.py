@@ -86,14 +86,19 @@ def _step(text: str | None, part: str) -> int:
 def _read_apscheduler3_part(part: str) -> set[int]:
     every = _APS3_ALL.match(part)
     if every is not None:
-        return set(range(0, 7, _step(every.group("step"), part)))
+        step = _step(every.group("step"), part)
+        _check_aps3_step(step, 6, part)
+        return set(range(0, 7, step))
     numbers = _APS3_RANGE.match(part)
     if numbers is not None:
         first = int(numbers.group("first"))
         last_text = numbers.group("last")
         step_text = numbers.group("step")
         last = int(last_text) if last_text is not None else (6 if step_text is not None else first)
-        return _aps3_range(first, last, _step(step_text, part), part)
+        days = _aps3_range(first, last, _step(step_text, part), part)
+        if step_text is not None:
+            _check_aps3_step(int(step_text), last - first, part)
+        return days
     names = _APS3_NAMES.match(part)
     if names is not None:
         first_name, last_name = names.group("first", "last")
@@ -106,6 +111,12 @@ def _aps3_range(first: int, last: int, step: int, part: str) -> set[int]:
     if last > 6 or first > last:
         raise ValueError(f"{part!r} is not an APScheduler 3 weekday range (0 = Monday ... 6 = Sunday)")
     return set(range(first, last + 1, step))
+
+
+def _check_aps3_step(step: int, span: int, part: str) -> None:
+    # APScheduler 3 refused a step longer than the range it steps through ("0-1/2", "*/7", even "1-1/1").
+    if step > span:
+        raise ValueError(f"the step in {part!r} is longer than its range, which APScheduler 3 refused")
 
 
 def _aps3_name(name: str) -> int:

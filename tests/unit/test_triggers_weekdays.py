@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from apscheduler.triggers.cron.fields import DayOfWeekField
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from beat_store.triggers.weekdays import (
     convert_day_of_week_numbering,
@@ -88,12 +90,12 @@ def test_the_apscheduler3_reading_matches_apscheduler3_itself(text: str) -> None
     assert read_weekdays(text, numbering="apscheduler3") == apscheduler3_days(text)
 
 
-@pytest.mark.parametrize("text", ["7", "6-1", "sat-mon", "funday", "*-2"])
+@pytest.mark.parametrize("text", ["7", "6-1", "sat-mon", "funday", "*-2", "0-1/2", "*/7", "6/1"])
 def test_the_apscheduler3_reading_refuses_what_apscheduler3_refused(text: str) -> None:
-    with pytest.raises(ValueError, match=r"(?i)weekday|unrecognized|minimum value|maximum value"):
+    with pytest.raises(ValueError, match=r"(?i)weekday|unrecognized|minimum value|maximum value|step value"):
         apscheduler3_days(text)
 
-    with pytest.raises(ValueError, match=r"weekday name|weekday range|cannot read"):
+    with pytest.raises(ValueError, match=r"weekday name|weekday range|cannot read|longer than its range"):
         read_weekdays(text, numbering="apscheduler3")
 
 
@@ -200,3 +202,52 @@ def test_convert_rewrites_day_of_week_fields_in_nested_members_only() -> None:
 )
 def test_convert_returns_the_same_spec_when_nothing_changes(spec: Any) -> None:
     assert convert_day_of_week_numbering(spec, source="apscheduler3", target="crontab") is spec
+
+
+# Any value APScheduler 3 accepted, and any value beat_store accepts now: the rewrite keeps its days.
+_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_aps3_parts = st.one_of(
+    st.just("*"),
+    st.integers(1, 6).map(lambda step: f"*/{step}"),
+    st.integers(0, 6).map(str),
+    st.tuples(st.integers(0, 6), st.integers(0, 6)).map(sorted).map(lambda pair: f"{pair[0]}-{pair[1]}"),
+    st.tuples(st.integers(0, 5), st.integers(1, 6)).map(lambda pair: f"{pair[0]}/{pair[1]}"),
+    st.sampled_from(_NAMES),
+    st.tuples(st.integers(0, 6), st.integers(0, 6)).map(sorted).map(lambda p: f"{_NAMES[p[0]]}-{_NAMES[p[1]]}"),
+    st.tuples(st.integers(0, 6), st.integers(0, 6)).map(sorted).map(lambda p: f"{_NAMES[p[0]]}-{_NAMES[p[1]]}/2"),
+)
+_crontab_parts = st.one_of(
+    st.just("*"),
+    st.integers(1, 7).map(lambda step: f"*/{step}"),
+    st.integers(0, 7).map(str),
+    st.tuples(st.integers(0, 7), st.integers(0, 7), st.integers(1, 3)).map(lambda t: f"{t[0]}-{t[1]}/{t[2]}"),
+    st.tuples(st.sampled_from(_NAMES), st.sampled_from(_NAMES)).map(lambda pair: f"{pair[0]}-{pair[1]}"),
+)
+
+
+def _values(parts: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.lists(parts, min_size=1, max_size=3).map(",".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(old=_values(_aps3_parts))
+def test_any_apscheduler3_value_keeps_its_days_when_renumbered(old: str) -> None:
+    try:
+        old_days = apscheduler3_days(old)
+    except ValueError:
+        return  # APScheduler 3 refused it: no stored schedule has it
+
+    renumbered = renumber_day_of_week(old, source="apscheduler3", target="crontab")
+
+    assert read_weekdays(renumbered) == old_days
+    assert apscheduler3_days(renumber_day_of_week(renumbered, source="crontab", target="apscheduler3")) == old_days
+
+
+@settings(max_examples=300, deadline=None)
+@given(current=_values(_crontab_parts))
+def test_any_current_value_keeps_its_days_when_renumbered_back(current: str) -> None:
+    days = read_weekdays(current)
+
+    renumbered = renumber_day_of_week(current, source="crontab", target="apscheduler3")
+
+    assert apscheduler3_days(renumbered) == days
