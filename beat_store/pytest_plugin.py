@@ -63,7 +63,18 @@ def beat_store_beat(db: None, beat_store_clock: Any, beat_store_celery_app: Any)
 @pytest.fixture
 def beat_store_worker(transactional_db: None, beat_store_celery_app: Any) -> Iterator[Any]:
     """An in-process Celery worker (one thread, solo pool) consuming the app's broker during the test."""
+    from celery import current_app
     from celery.contrib.testing.worker import start_worker
 
-    with start_worker(beat_store_celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
-        yield worker
+    # Starting a worker marks the apps' loaders as initialised for the rest of the process (and the worker
+    # makes its app the current one): put both back, so later tests see the process as it was.
+    loaders = {id(app.loader): app.loader for app in (beat_store_celery_app, current_app)}
+    initialised = {key: getattr(loader, "worker_initialized", False) for key, loader in loaders.items()}
+    previous_app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        with start_worker(beat_store_celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+            yield worker
+    finally:
+        for key, loader in loaders.items():
+            loader.worker_initialized = initialised[key]
+        previous_app.set_current()
