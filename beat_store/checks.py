@@ -22,6 +22,9 @@ exist yet (before ``migrate``).
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -85,6 +88,9 @@ def check_tasks_known(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessa
     if getattr(current_app.loader, "worker_initialized", False):
         # Inside a booting worker/beat, Celery's Django fixup runs the checks while it imports the task
         # modules: touching the registry then would finalize the app half-loaded and lose its tasks.
+        return []
+    if _importing_task_modules:
+        # A check run started by the import of the task modules below (see known_task_names).
         return []
     scheduled = scheduled_task_names()
     if not scheduled:
@@ -162,13 +168,44 @@ def scheduled_task_names() -> set[str]:
 
 
 def known_task_names() -> set[str]:
+    """Names of the tasks the current Celery app registers once its task modules are imported."""
     from celery import current_app
 
+    global _importing_task_modules
+    _importing_task_modules = True
     try:
-        current_app.loader.import_default_modules()
+        with _celery_django_checks_skipped():
+            current_app.loader.import_default_modules()
     except Exception as error:  # a broken task module must not crash `manage.py check`
         logger.debug("beat_store: importing the task modules failed: %s", error)
+    finally:
+        _importing_task_modules = False
     return set(current_app.tasks.keys())
+
+
+#: True while ``known_task_names`` imports the task modules: a check run started from inside (by a Celery
+#: version that ignores ``CELERY_SKIP_CHECKS``) must not import them again, or the two recurse until Python stops,
+#: nor judge the tasks from a registry still being filled.
+_importing_task_modules = False
+
+
+@contextmanager
+def _celery_django_checks_skipped() -> Iterator[None]:
+    """Celery's Django fix-up answers the ``import_modules`` signal by running every system check again, so
+    importing the task modules from a check would run the checks inside the checks. ``CELERY_SKIP_CHECKS``
+    is the fix-up's own switch to skip that run."""
+    previous = os.environ.get(_SKIP_CHECKS)
+    os.environ[_SKIP_CHECKS] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[_SKIP_CHECKS]
+        else:
+            os.environ[_SKIP_CHECKS] = previous
+
+
+_SKIP_CHECKS = "CELERY_SKIP_CHECKS"
 
 
 def _celery_conf_value(celery_key: str, django_setting: str) -> Any:

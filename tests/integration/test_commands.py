@@ -359,3 +359,23 @@ def test_commands_on_an_unmigrated_database_say_to_migrate(tmp_path: Path, comma
     assert result.returncode == 1
     assert "run `manage.py migrate`" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_check_knows_celerys_own_tasks_and_does_not_run_the_checks_inside_themselves() -> None:
+    add_schedule("cleanup", "celery.backend_cleanup", {"type": "cron", "expression": "0 4 * * *"})
+    add_schedule("adds", "tests.add", {"type": "interval", "seconds": 10})
+    add_schedule("gone", "tests.gone", {"type": "interval", "seconds": 10})
+    # As in a project whose proj/__init__.py imports its Celery app: Celery's Django fix-up is installed.
+    script = (
+        "import django, tests.celery_app; django.setup(); "
+        "from django.core.management import call_command; call_command('check')"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_environment(), check=False
+    )
+
+    assert "RecursionError" not in result.stderr
+    assert "Exception ignored" not in result.stderr
+    assert "(beat_store.W002) Schedules name task(s) the Celery app does not know: tests.gone." in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from unittest import mock
 
 import pytest
@@ -117,3 +118,38 @@ def test_wakeups_check(value: str | None, vendor: str, ids: list[str]) -> None:
     assert [message.id for message in messages] == ids
     if ids:
         assert "BEAT_STORE_WAKEUPS" in messages[0].msg or "PostgreSQL" in messages[0].msg
+
+
+def test_importing_task_modules_skips_celerys_django_checks_and_restores_the_environment() -> None:
+    seen_during_import: list[str | None] = []
+    loader = mock.Mock()
+    loader.import_default_modules.side_effect = lambda: seen_during_import.append(os.environ.get("CELERY_SKIP_CHECKS"))
+
+    with mock.patch("celery.current_app") as app, mock.patch.dict(os.environ, clear=False):
+        os.environ.pop("CELERY_SKIP_CHECKS", None)
+        app.loader = loader
+        app.tasks = {"proj.add": object()}
+
+        assert checks.known_task_names() == {"proj.add"}
+        assert seen_during_import == ["1"]
+        assert "CELERY_SKIP_CHECKS" not in os.environ
+
+
+def test_a_task_check_started_while_task_modules_import_neither_imports_them_again_nor_warns() -> None:
+    nested: list[list[object]] = []
+    loader = mock.Mock()
+    # What a Celery fix-up that ignored CELERY_SKIP_CHECKS would do: run the checks again from the import.
+    loader.import_default_modules.side_effect = lambda: nested.append(checks.check_tasks_known(None))
+
+    with (
+        mock.patch("celery.current_app") as app,
+        mock.patch.object(checks, "scheduled_task_names", return_value={"proj.add"}),
+    ):
+        app.loader = loader
+        app.loader.worker_initialized = False
+        app.tasks = {"proj.add": object()}
+
+        assert checks.check_tasks_known(None) == []
+
+    assert nested == [[]]
+    assert loader.import_default_modules.call_count == 1
