@@ -13,6 +13,9 @@ id                      what it means
 ``beat_store.W003``     The worker-side receivers are not connected: executions would stay ``sent``.
 ``beat_store.E003``     ``BEAT_STORE_WAKEUPS`` is neither ``"postgres"`` nor a ``redis://`` URL, or is
                         ``"postgres"`` while the default database is not PostgreSQL.
+``beat_store.W004``     A SQLite database has no ``timeout`` option, or (Django 5.1+) no
+                        ``transaction_mode = "IMMEDIATE"``: beat, workers and the admin writing to one file then
+                        fail with ``database is locked``.
 ======================  =====================================================================================
 
 No check may crash ``manage.py check``: the one that reads the database skips silently while the tables do not
@@ -23,10 +26,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import django
 from django.conf import settings
 from django.core import checks
 from django.db import DatabaseError
@@ -146,6 +150,43 @@ def check_wakeups(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
     ]
 
 
+def check_sqlite_locking(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    from django.db import connections
+
+    return [
+        message
+        for alias in connections
+        if connections[alias].vendor == "sqlite"
+        for message in sqlite_locking_warnings(alias, connections[alias].settings_dict)
+    ]
+
+
+def sqlite_locking_warnings(
+    alias: str, settings_dict: Mapping[str, Any], *, django_version: tuple[Any, ...] = django.VERSION
+) -> list[checks.CheckMessage]:
+    """What a SQLite database shared by beat, workers and the web processes lacks to wait for its lock."""
+    name = str(settings_dict.get("NAME") or "")
+    if name == ":memory:" or "mode=memory" in name:
+        return []  # one process only
+    options = settings_dict.get("OPTIONS") or {}
+    missing = []
+    if "timeout" not in options:
+        missing.append('"timeout": 20')
+    if django_version >= (5, 1) and str(options.get("transaction_mode", "")).upper() != "IMMEDIATE":
+        # Without it a transaction that reads then writes upgrades its lock late and fails at once, timeout or not.
+        missing.append('"transaction_mode": "IMMEDIATE"')
+    if not missing:
+        return []
+    return [
+        checks.Warning(
+            f"The SQLite database {alias!r} lacks {' and '.join(missing)} in its OPTIONS: beat, workers and the "
+            "admin write to one file and would fail with 'database is locked'.",
+            hint=f'Add {", ".join(missing)} to DATABASES[{alias!r}]["OPTIONS"], or use PostgreSQL.',
+            id="beat_store.W004",
+        )
+    ]
+
+
 def configured_beat_scheduler() -> str:
     """The beat scheduler Celery is configured with, as a dotted path ('' when none is set)."""
     value = _celery_conf_value("beat_scheduler", "CELERY_BEAT_SCHEDULER")
@@ -225,3 +266,4 @@ def register() -> None:
     checks.register(check_tasks_known, checks.Tags.compatibility)
     checks.register(check_receivers_connected, checks.Tags.compatibility)
     checks.register(check_wakeups, checks.Tags.compatibility)
+    checks.register(check_sqlite_locking, checks.Tags.compatibility)

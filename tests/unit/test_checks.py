@@ -153,3 +153,46 @@ def test_a_task_check_started_while_task_modules_import_neither_imports_them_aga
 
     assert nested == [[]]
     assert loader.import_default_modules.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("settings_dict", "django_version", "missing"),
+    [
+        ({"NAME": "db.sqlite3", "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"}}, (5, 2), []),
+        ({"NAME": "db.sqlite3"}, (5, 2), ['"timeout": 20', '"transaction_mode": "IMMEDIATE"']),
+        ({"NAME": "db.sqlite3", "OPTIONS": {"timeout": 20}}, (5, 2), ['"transaction_mode": "IMMEDIATE"']),
+        ({"NAME": "db.sqlite3", "OPTIONS": {"transaction_mode": "immediate"}}, (5, 1), ['"timeout": 20']),
+        ({"NAME": "db.sqlite3", "OPTIONS": {"timeout": 20}}, (4, 2), []),
+        ({"NAME": ":memory:"}, (5, 2), []),
+    ],
+    ids=[
+        "timeout and IMMEDIATE pass",
+        "no options lack both",
+        "a timeout alone lacks IMMEDIATE on Django 5.1+",
+        "IMMEDIATE in any case without a timeout lacks the timeout",
+        "a timeout is enough before Django 5.1, which has no transaction_mode",
+        "an in-memory database has one process only",
+    ],
+)
+def test_sqlite_locking_check(
+    settings_dict: dict[str, object], django_version: tuple[int, int], missing: list[str]
+) -> None:
+    messages = checks.sqlite_locking_warnings("default", settings_dict, django_version=django_version)
+
+    assert [message.id for message in messages] == (["beat_store.W004"] if missing else [])
+    for option in missing:
+        assert option in messages[0].hint
+
+
+def test_sqlite_locking_check_reads_the_configured_databases() -> None:
+    from django.db import connections
+
+    default = connections["default"]
+    with (
+        mock.patch.object(default, "vendor", "sqlite"),
+        mock.patch.dict(default.settings_dict, {"NAME": "db.sqlite3", "OPTIONS": {}}),
+    ):
+        messages = checks.check_sqlite_locking(None)
+
+    assert [message.id for message in messages] == ["beat_store.W004"]
+    assert "'default'" in messages[0].msg
