@@ -14,6 +14,7 @@ from django.utils import timezone as dj_timezone
 from beat_store.compat import check_constraint
 from beat_store.enums import CoalescePolicy, ExecutionStatus, ScheduleSource, TriggerKind
 from beat_store.exceptions import InvalidTrigger
+from beat_store.timezones import format_moment
 
 if TYPE_CHECKING:
     from beat_store.triggers import Trigger
@@ -355,7 +356,7 @@ class Execution(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.schedule_name} @ {self.fire_time.isoformat()} ({self.status})"
+        return f"{self.schedule_name} at {format_moment(self.fire_time)}"
 
     @property
     def is_open(self) -> bool:

@@ -9,9 +9,11 @@ import sys
 from datetime import datetime, timedelta, timezone
 from io import StringIO
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 
 from beat_store.api import add_schedule
 from beat_store.enums import ExecutionStatus, ScheduleSource
@@ -84,6 +86,16 @@ def test_list_shows_trigger_next_fire_time_and_last_status(
     assert lines[1].split()[:4] == ["every-five", "Every", "5", "minutes"]
     assert lines[1].endswith("failed")
     assert lines[2].split()[-3:] == ["paused", "never", "run"]
+
+
+@override_settings(TIME_ZONE="Europe/Paris")
+def test_list_shows_the_next_fire_time_in_the_site_zone_with_seconds(schedules: list[Schedule]) -> None:
+    next_fire_at = schedules[0].next_fire_at
+    assert next_fire_at is not None
+
+    lines = run("beat_store_list").splitlines()
+
+    assert f"{next_fire_at.astimezone(ZoneInfo('Europe/Paris')):%Y-%m-%d %H:%M:%S %Z}" in lines[1]
 
 
 def test_list_json_is_machine_readable(schedules: list[Schedule]) -> None:
