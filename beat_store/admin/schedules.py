@@ -10,7 +10,14 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -132,7 +139,7 @@ class ScheduleAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ("beat_store/admin.css",)}
-        js = ("beat_store/trigger_editor.js",)
+        js = ("beat_store/trigger_editor.js", "beat_store/schedule_preview.js")
 
     # --- list ---------------------------------------------------------------------------------------------
 
@@ -281,6 +288,8 @@ class ScheduleAdmin(admin.ModelAdmin):
         can_operate = obj is not None and self.has_operate_permission(request)
         context.update(
             preview=form.get_preview() if hasattr(form, "get_preview") else None,
+            preview_description=preview_description(form, obj),
+            preview_url=reverse("admin:beat_store_schedule_preview") + (f"?schedule={obj.pk}" if obj else ""),
             is_preview=getattr(form, "is_preview", False),
             declared_notice=self.declared_notice(obj),
             can_operate=can_operate,
@@ -423,14 +432,34 @@ class ScheduleAdmin(admin.ModelAdmin):
             "resume-catch-up": lambda request, schedule: self.resume(request, schedule, from_now=False),
             "duplicate": lambda request, schedule: self.duplicate(request, schedule),
         }
+        preview = path("preview/", self.admin_site.admin_view(self.preview_view), name="beat_store_schedule_preview")
         return [
-            path(
-                f"<path:object_id>/{slug}/",
-                self.admin_site.admin_view(self._operation_view(operation)),
-                name=f"beat_store_schedule_{slug.replace('-', '_')}",
-            )
-            for slug, operation in operations.items()
-        ] + super().get_urls()
+            preview,
+            *[
+                path(
+                    f"<path:object_id>/{slug}/",
+                    self.admin_site.admin_view(self._operation_view(operation)),
+                    name=f"beat_store_schedule_{slug.replace('-', '_')}",
+                )
+                for slug, operation in operations.items()
+            ],
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """The live preview of the schedule form (``ScheduleForm.live_preview``) as JSON: POST the form's fields,
+        with ``?schedule=<id>`` on a schedule's page (an interval counts from its creation)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        schedule_id = request.GET.get("schedule")
+        schedule = self.get_object(request, schedule_id) if schedule_id else None
+        allowed = self.has_change_permission(request, schedule) if schedule else self.has_add_permission(request)
+        if not allowed:
+            raise PermissionDenied
+        form_class = self.get_form(request, schedule, change=schedule is not None)  # the admin's widgets
+        form = form_class(request.POST, instance=schedule or Schedule())
+        assert isinstance(form, ScheduleForm)
+        return JsonResponse(form.live_preview())
 
     def _operation_view(self, operation: Any) -> Any:
         def view(request: HttpRequest, object_id: str) -> HttpResponse:
@@ -486,6 +515,15 @@ class RecentRun:
             worker=execution.worker,
             result=execution.result or execution.exception,
         )
+
+
+def preview_description(form: Any, obj: Schedule | None) -> str:
+    """The trigger in words above the preview: of the submitted values when they are valid, else of the saved
+    schedule."""
+    cleaned = getattr(form, "cleaned_data", None) or {}
+    if cleaned.get("trigger") and cleaned.get("timezone"):
+        return describe_trigger(cleaned["trigger"], cleaned["timezone"])
+    return describe_trigger(obj.trigger, obj.timezone) if obj is not None else ""
 
 
 def executions_url(schedule: Schedule, **filters: str) -> str:

@@ -144,13 +144,12 @@ def test_create_preview_save_and_run_a_cron_schedule(page: Any) -> None:
     page.fill("#id_trigger-cron_expression", "0 9 * * mon-fri")
     page.fill("#id_timezone", "Europe/Paris")
     page.fill("#id_args", "[2, 3]")
-    page.click("input[name=_preview]")
-    page.wait_for_selector(".beat-store-fire-times li")
+    page.wait_for_selector(".beat-store-fire-times li")  # the live preview, with no click
 
     fire_times = page.locator(".beat-store-fire-times li")
     assert fire_times.count() == 10
     assert "09:00:00 CE" in fire_times.first.inner_text()
-    assert page.locator(".beat-store-notice", has_text="Preview only").is_visible()
+    assert page.locator(".beat-store-description").inner_text() == "At 09:00, Monday through Friday (Europe/Paris)"
     assert not Schedule.objects.filter(name="weekday report").exists()
     assert page.locator("#id_trigger-interval_hours").is_hidden()  # only the chosen kind's fields show
     screenshot(page, "schedule-form-preview.png")
@@ -205,3 +204,74 @@ def test_schedule_page_shows_the_run_chart(page: Any) -> None:
     assert page.locator("svg.beat-store-chart rect.beat-store-bar").count() == 24
     assert page.locator("svg.beat-store-chart rect[data-status=failed]").count() >= 3
     screenshot(page, "schedule-change-chart.png")
+
+
+def test_the_preview_follows_the_trigger_as_the_user_types_next_to_its_fields(page: Any) -> None:
+    page.goto("/admin/beat_store/schedule/add/")
+    box = page.locator("#beat-store-preview")
+    # Moved right after the fieldset holding the trigger editor, far above the bottom of the form.
+    assert box.evaluate("node => node.previousElementSibling.contains(document.getElementById('id_trigger-kind'))")
+
+    page.select_option("#id_trigger-kind", "cron")
+    page.fill("#id_timezone", "UTC")
+    page.fill("#id_trigger-cron_expression", "*/10 * * * *")
+    page.wait_for_function("document.querySelector('.beat-store-description').textContent.includes('10 minutes')")
+    minutes = {text.split(":")[1] for text in page.locator(".beat-store-fire-times li").all_inner_texts()}
+
+    page.fill("#id_trigger-cron_expression", "0 25 * * *")
+    page.wait_for_selector("#beat-store-preview .errorlist li")
+    error = page.locator("#beat-store-preview .errorlist li").inner_text()
+
+    assert minutes <= {"00", "10", "20", "30", "40", "50"}
+    assert error.startswith("Crontab expression: Hour field '25'")
+    assert page.locator(".beat-store-fire-times li").count() == 0
+    assert page.url.endswith("/admin/beat_store/schedule/add/")  # nothing was submitted
+    assert not Schedule.objects.exists()
+
+
+def test_pause_and_resume_in_place_from_the_schedule_list(page: Any) -> None:
+    Schedule.objects.create(name="every minute", task="tests.add", trigger={"type": "cron", "expression": "* * * * *"})
+    row = page.locator("#result_list tbody tr", has_text="every minute")
+
+    page.goto("/admin/beat_store/schedule/?q=every")
+    row.locator("button.beat-store-toggle", has_text="Pause").click()
+    page.wait_for_selector(".messagelist .success")
+    paused = Schedule.objects.get(name="every minute").paused
+    state_after_pause = row.locator("td.field-state_with_toggle").inner_text()
+    row.locator("button.beat-store-toggle", has_text="Resume").click()
+    page.wait_for_selector(".messagelist .success")
+
+    assert paused
+    assert state_after_pause.startswith("paused")
+    assert page.url.endswith("/admin/beat_store/schedule/?q=every")
+    assert not Schedule.objects.get(name="every minute").paused
+
+
+def test_execution_list_fits_1400_px_filters_and_prunes_without_a_selection(page: Any) -> None:
+    seed_history()
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+    page.goto("/admin/beat_store/execution/")
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    sidebar = page.locator("#changelist-filter").inner_text()
+    page.locator("#changelist-filter a", has_text="hourly export").click()
+    page.wait_for_url("**/execution/?schedule__id__exact=*")
+    filtered_rows = page.locator("#result_list tbody tr").count()
+    page.select_option("select[name=action]", "prune_action")
+    page.click("button[name=index]")
+    page.wait_for_url("**/execution/prune/")
+
+    assert overflow <= 0
+    assert "By schedule" in sidebar
+    assert "By task" in sidebar
+    assert filtered_rows == 24
+    assert page.locator("h1").inner_text() == "Prune executions"
+
+
+def test_the_prune_button_leads_to_the_prune_page(page: Any) -> None:
+    page.goto("/admin/beat_store/execution/")
+
+    page.click("text=Prune old executions")
+    page.wait_for_url("**/execution/prune/")
+
+    assert page.locator("h1").inner_text() == "Prune executions"

@@ -315,6 +315,75 @@ def test_preview_of_an_invalid_form_shows_the_errors(admin_client: Client) -> No
     assert "higher than the maximum value (23)" in response.content.decode()
 
 
+PREVIEW_URL = reverse("admin:beat_store_schedule_preview")
+
+
+def test_live_preview_answers_the_description_and_next_fire_times_as_json(admin_client: Client) -> None:
+    response = admin_client.post(PREVIEW_URL, form_data(name="", task=""))  # unrelated errors do not matter
+
+    preview = response.json()
+    assert response.status_code == 200
+    assert preview["zone"] == "Europe/Paris"
+    assert preview["description"].startswith("At 09:00")
+    assert len(preview["fire_times"]) == 10
+    assert all("09:00:00 CE" in moment for moment in preview["fire_times"])
+    assert preview["errors"] == []
+    assert not Schedule.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"trigger-cron_expression": "0 25 * * *"}, "Crontab expression: Hour field '25'"),
+        ({"timezone": "Mars/Olympus"}, "Unknown time zone 'Mars/Olympus'"),
+        ({"trigger-kind": "interval", "trigger-cron_expression": ""}, "Trigger: The interval must be longer than zero"),
+        ({"start_at_0": "2030-13-45", "start_at_1": "10:00"}, "Enter a valid date"),
+    ],
+    ids=["a bad cron field", "an unknown zone", "an interval of zero", "an impossible start date"],
+)
+def test_live_preview_of_bad_input_answers_the_error_not_a_500(
+    admin_client: Client, overrides: dict[str, str], error: str
+) -> None:
+    response = admin_client.post(PREVIEW_URL, form_data(**overrides))
+
+    preview = response.json()
+    assert response.status_code == 200
+    assert error in " ".join(preview["errors"])
+    assert preview["fire_times"] == []
+
+
+def test_live_preview_of_a_saved_interval_counts_from_its_creation(admin_client: Client) -> None:
+    schedule = make_schedule(trigger={"type": "interval", "hours": 1}, timezone="UTC")
+    created = schedule.created_at.replace(microsecond=0)
+    data = form_data(
+        **{"trigger-kind": "interval", "trigger-cron_expression": "", "trigger-interval_hours": "1", "timezone": "UTC"}
+    )
+
+    preview = admin_client.post(f"{PREVIEW_URL}?schedule={schedule.pk}", data).json()
+
+    assert preview["errors"] == []
+    assert preview["fire_times"][0].endswith(f"{created + timedelta(hours=1):%M:%S} UTC")
+
+
+def test_live_preview_refuses_get_and_users_who_may_not_edit(admin_client: Client, client: Client) -> None:
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_schedule"))
+    client.force_login(viewer)
+
+    assert admin_client.get(PREVIEW_URL).status_code == 405
+    assert client.post(PREVIEW_URL, form_data()).status_code == 403
+
+
+def test_schedule_page_points_the_script_at_the_preview_endpoint(admin_client: Client) -> None:
+    schedule = make_schedule(trigger={"type": "cron", "expression": "0 9 * * *"}, timezone="Europe/Paris")
+
+    page = admin_client.get(reverse("admin:beat_store_schedule_change", args=[schedule.pk])).content.decode()
+
+    assert f'data-preview-url="{PREVIEW_URL}?schedule={schedule.pk}"' in page
+    assert '<p class="beat-store-description">At 09:00' in page
+    assert "beat_store/schedule_preview.js" in page
+
+
 def test_change_page_shows_preview_chart_and_recent_runs(admin_client: Client) -> None:
     schedule = make_schedule(timezone="Europe/Paris")
     add_execution(schedule, minutes_ago=2, status=ExecutionStatus.FAILED, exception="ValueError('boom')")
@@ -322,7 +391,7 @@ def test_change_page_shows_preview_chart_and_recent_runs(admin_client: Client) -
 
     page = admin_client.get(reverse("admin:beat_store_schedule_change", args=[schedule.pk])).content.decode()
 
-    assert "Next fire times (Europe/Paris)" in page
+    assert 'Next fire times<span class="beat-store-preview-zone"> (Europe/Paris)</span>' in page
     assert page.count('class="beat-store-bar"') == 2
     assert 'data-status="failed"' in page
     assert "ValueError(&#x27;boom&#x27;)" in page
