@@ -74,9 +74,19 @@ def preview_of(
 BOUNDS_AND_ZONE = ("timezone", "start_at", "end_at")
 
 
+#: Entries of the system's zone database that are files, not zones a person would pick: "Factory" (no zone
+#: set), "localtime" (the host's zone, whatever it is), "posixrules", and the posix/ and right/ copies.
+NOT_ZONES = frozenset({"Factory", "localtime", "posixrules"})
+
+
 @lru_cache(maxsize=1)
 def time_zone_names() -> list[str]:
-    return sorted(zoneinfo.available_timezones())
+    """The zone names suggested in the schedule form."""
+    return sorted(
+        name
+        for name in zoneinfo.available_timezones()
+        if name not in NOT_ZONES and not name.startswith(("posix/", "right/"))
+    )
 
 
 class TriggerEditorWidget(forms.Widget):

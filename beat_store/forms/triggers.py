@@ -15,6 +15,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from beat_store.exceptions import InvalidTrigger
+from beat_store.forms.fields import WallTimeWidget
 from beat_store.triggers import validate_trigger_spec
 
 CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
@@ -102,8 +103,9 @@ class TriggerForm(forms.Form):
     date_run_at = forms.CharField(
         label="Run at",
         required=False,
-        help_text="Wall time in the schedule's time zone, e.g. 2026-12-01 09:00 (add +01:00 to fix the offset).",
-        widget=forms.TextInput(attrs={"placeholder": "2026-12-01 09:00", "class": "vTextField"}),
+        help_text="Wall time in the schedule's time zone, e.g. 2026-12-01 and 09:00 (add +01:00 to the time to "
+        "fix the offset).",
+        widget=WallTimeWidget,
     )
 
     calendar_years = _count_field("Years", "", whole=True)

@@ -189,10 +189,40 @@ def test_saving_an_invalid_cron_shows_the_error_next_to_the_field(page: Any) -> 
 
     field = page.locator(".beat-store-trigger-field.errors", has=page.locator("#id_trigger-cron_expression"))
     assert "higher than the maximum value (59)" in field.locator(".errorlist").inner_text()
+    # Only the wrong field is red, not every input of the trigger editor.
+    assert border_colour(page, "#id_trigger-cron_expression") == ERROR_RED
+    assert border_colour(page, "#id_trigger-cron_hour") != ERROR_RED
     assert page.locator(".errornote").is_visible()
     schedule.refresh_from_db()
     assert schedule.trigger == {"type": "cron", "expression": "*/5 * * * *"}
     screenshot(page, "schedule-form-error.png")
+
+
+ERROR_RED = "rgb(186, 33, 33)"  # Django admin's --error-fg
+
+
+def border_colour(page: Any, selector: str) -> str:
+    return str(page.locator(selector).evaluate("node => getComputedStyle(node).borderTopColor"))
+
+
+def test_a_date_trigger_is_picked_with_djangos_date_and_time_widgets(page: Any) -> None:
+    page.goto("/admin/beat_store/schedule/add/")
+    page.fill("#id_name", "once")
+    page.fill("#id_task", "tests.add")
+    page.fill("#id_timezone", "Europe/Paris")
+    page.select_option("#id_trigger-kind", "date")
+
+    date_box = page.locator("#id_trigger-date_run_at_0")
+    shortcuts = page.locator(".beat-store-kind[data-kind=date]", has=date_box).locator(".datetimeshortcuts")
+    assert "vDateField" in (date_box.get_attribute("class") or "")
+    assert shortcuts.count() == 2  # "Today | calendar" and "Now | clock", as for Start and End
+    date_box.fill("2030-12-01")
+    page.fill("#id_trigger-date_run_at_1", "09:00:00")
+    page.wait_for_function("document.querySelectorAll('.beat-store-fire-times li').length === 1")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+
+    assert Schedule.objects.get(name="once").trigger == {"type": "date", "run_at": "2030-12-01T09:00:00"}
 
 
 def test_schedule_page_shows_the_run_chart(page: Any) -> None:
