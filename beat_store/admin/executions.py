@@ -55,7 +55,6 @@ class ExecutionAdmin(admin.ModelAdmin):
         "schedule_link",
         "status_badge",
         "started",
-        "lateness_display",
         "duration_display",
         "worker_display",
         "short_result",
@@ -111,8 +110,16 @@ class ExecutionAdmin(admin.ModelAdmin):
     finished_at_display = timestamp_column("finished_at", "finished")
 
     @admin.display(description="started", ordering="started_at")
-    def started(self, execution: Execution) -> str:
-        return time_of_day(execution.started_at, reference=execution.fire_time)
+    def started(self, execution: Execution) -> Any:
+        # Lateness under the start time: one column fewer, so the list fits 1400 px.
+        if execution.lateness is None:
+            return time_of_day(execution.started_at, reference=execution.fire_time)
+        return format_html(
+            '{} <small title="lateness: start minus fire time">{}{}</small>',
+            time_of_day(execution.started_at, reference=execution.fire_time),
+            "+" if execution.lateness >= 0 else "",
+            seconds(execution.lateness),
+        )
 
     @admin.display(description="jitter")
     def jitter_display(self, execution: Execution) -> str:
@@ -123,7 +130,8 @@ class ExecutionAdmin(admin.ModelAdmin):
         # Celery names workers "celery@host.domain": the host alone fits the column, the title keeps it all.
         if not execution.worker:
             return EMPTY
-        return format_html('<span title="{}">{}</span>', execution.worker, execution.worker.split(".")[0])
+        host = execution.worker.rpartition("@")[2].split(".")[0]
+        return format_html('<span title="{}">{}</span>', execution.worker, host)
 
     @admin.display(description="schedule", ordering="schedule_name")
     def schedule_link(self, execution: Execution) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -19,8 +20,9 @@ from django.http import (
     JsonResponse,
 )
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 
 from beat_store import api
 from beat_store.admin.chart import CHART_RUNS, ChartRun, render_run_chart
@@ -99,7 +101,16 @@ class TaskFilter(admin.SimpleListFilter):
 class ScheduleAdmin(admin.ModelAdmin):
     form = ScheduleForm
     change_form_template = "beat_store/admin/schedule_change_form.html"
-    list_display = ("name", "task", "trigger_description", "next_fire_time", "last_run", "runs", "state", "source")
+    # The source shows under the state (a narrow list fits 1400 px), and is a filter.
+    list_display = (
+        "name_display",
+        "task_display",
+        "trigger_description",
+        "next_fire_time",
+        "last_run",
+        "runs",
+        "state",
+    )
     list_filter = (LastRunStatusFilter, StateFilter, "source", "trigger_kind", TaskFilter)
     search_fields = ("name", "task", "description")
     show_full_result_count = False
@@ -164,6 +175,14 @@ class ScheduleAdmin(admin.ModelAdmin):
         # With the right to operate, the state column pauses and resumes in place.
         return tuple("state_with_toggle" if name == "state" else name for name in self.list_display)
 
+    @admin.display(description="name", ordering="name")
+    def name_display(self, schedule: Schedule) -> Any:
+        return breakable_name(schedule.name)
+
+    @admin.display(description="task", ordering="task")
+    def task_display(self, schedule: Schedule) -> Any:
+        return breakable_name(schedule.task)
+
     @admin.display(description="trigger")
     def trigger_description(self, schedule: Schedule) -> str:
         return describe_trigger(schedule.trigger, schedule.timezone)
@@ -180,7 +199,7 @@ class ScheduleAdmin(admin.ModelAdmin):
         if not status:
             return EMPTY
         return format_html(
-            '<a href="{}" title="This schedule\'s runs">{} {}</a>',
+            '<a href="{}" title="This schedule\'s runs">{} <small>{}</small></a>',
             executions_url(schedule),
             status_badge(status),
             local_time(getattr(schedule, "last_run_at", None)),
@@ -203,37 +222,35 @@ class ScheduleAdmin(admin.ModelAdmin):
 
     @admin.display(description="state")
     def state(self, schedule: Schedule) -> Any:
-        if schedule.last_error:
-            return format_html('<span title="{}">paused (error)</span>', schedule.last_error)
-        if schedule.paused:
-            return "paused"
-        if schedule.is_finished:
-            return "finished"
-        return "active"
+        return self._state_cell(schedule, toggle="")
 
     @admin.display(description="state")
     def state_with_toggle(self, schedule: Schedule) -> Any:
         # The list rows sit inside the changelist's form (with its CSRF token): the button posts that form to
         # the operation's own URL, which comes back to the list.
         if schedule.paused or schedule.last_error:
-            slug, label, title = (
-                "resume_now",
-                "Resume",
-                "Resume from now: the fire times missed while paused are skipped",
-            )
+            slug, label = "resume_now", "Resume"
+            title = "Resume from now: the fire times missed while paused are skipped"
         elif schedule.is_finished:
             return self.state(schedule)
         else:
             slug, label, title = "pause", "Pause", "No run is sent until it is resumed"
-        return format_html(
-            '{} <button type="submit" class="beat-store-toggle" formaction="{}" formmethod="post" name="{}" '
+        toggle = format_html(
+            '<button type="submit" class="beat-store-toggle" formaction="{}" formmethod="post" name="{}" '
             'value="1" title="{}">{}</button>',
-            self.state(schedule),
             reverse(f"admin:beat_store_schedule_{slug}", args=[schedule.pk]),
             FROM_LIST,
             title,
             label,
         )
+        return self._state_cell(schedule, toggle=toggle)
+
+    def _state_cell(self, schedule: Schedule, *, toggle: str) -> Any:
+        state: str = "paused" if schedule.paused else "finished" if schedule.is_finished else "active"
+        if schedule.last_error:
+            state = format_html('<span title="{}">paused (error)</span>', schedule.last_error)
+        source = "" if schedule.source == ScheduleSource.ADMIN else f"from {ScheduleSource(schedule.source).label}"
+        return format_html('{} {}<small class="beat-store-source">{}</small>', state, toggle, source)
 
     # --- form ---------------------------------------------------------------------------------------------
 
@@ -524,6 +541,13 @@ def preview_description(form: Any, obj: Schedule | None) -> str:
     if cleaned.get("trigger") and cleaned.get("timezone"):
         return describe_trigger(cleaned["trigger"], cleaned["timezone"])
     return describe_trigger(obj.trigger, obj.timezone) if obj is not None else ""
+
+
+def breakable_name(name: str) -> Any:
+    """A dotted or underscored name ("celery.backend_cleanup") that may wrap after its dots and underscores only,
+    so a narrow column breaks it between words, never inside one."""
+    parts = re.split(r"(?<=[._])", name)
+    return format_html_join(mark_safe("<wbr>"), "{}", ((part,) for part in parts))
 
 
 def executions_url(schedule: Schedule, **filters: str) -> str:

@@ -425,7 +425,8 @@ def test_list_shows_description_next_fire_time_in_the_site_zone_and_the_last_run
     runs_url = f"{EXECUTIONS_URL}?schedule__id__exact={schedule.pk}"
     assert (
         f'<a href="{escape(runs_url)}" title="This schedule\'s runs"><span class="beat-store-status" '
-        f'style="background:#ba2121">failed</span> {last.fire_time.astimezone(paris):%Y-%m-%d %H:%M:%S %Z}</a>'
+        f'style="background:#ba2121">failed</span> '
+        f"<small>{last.fire_time.astimezone(paris):%Y-%m-%d %H:%M:%S %Z}</small></a>"
     ) in page
 
 
@@ -442,6 +443,26 @@ def test_list_counts_the_runs_and_links_the_failed_ones(admin_client: Client) ->
     assert f'<a href="{escape(runs_url)}">4</a>' in page
     assert f'<a href="{escape(runs_url)}&amp;status__exact=failed" class="beat-store-failed-count">1 failed</a>' in page
     assert '<td class="field-runs">0</td>' in page
+
+
+def test_list_shows_the_source_under_the_state_unless_made_in_the_admin(admin_client: Client) -> None:
+    make_schedule("declared", source=ScheduleSource.SETTINGS)
+    make_schedule("clicked")
+
+    page = admin_client.get(f"{LIST_URL}?source=settings").content.decode()
+    everything = admin_client.get(LIST_URL).content.decode()
+
+    assert '<small class="beat-store-source">from settings</small>' in page
+    assert everything.count('<small class="beat-store-source"></small>') == 1
+
+
+def test_list_lets_dotted_names_wrap_only_between_their_words(admin_client: Client) -> None:
+    make_schedule("nightly.cleanup_job", task="celery.backend_cleanup")
+
+    page = admin_client.get(LIST_URL).content.decode()
+
+    assert ">nightly.<wbr>cleanup_<wbr>job</a>" in page
+    assert '<td class="field-task_display">celery.<wbr>backend_<wbr>cleanup</td>' in page
 
 
 def test_pause_and_resume_in_place_come_back_to_the_filtered_list(admin_client: Client) -> None:
