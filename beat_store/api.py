@@ -1,17 +1,24 @@
-"""The Python API of SPEC.md: create, change and run schedules from code."""
+"""The Python API of docs/spec.md: create, change and run schedules from code."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Literal
 
+from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from beat_store import executions
 from beat_store.enums import ExecutionStatus, ScheduleSource
-from beat_store.exceptions import ScheduleExists, ScheduleLookupError
+from beat_store.exceptions import InvalidTrigger, ScheduleExists, ScheduleLookupError
 from beat_store.models import DEFINITION_FIELDS, Execution, Schedule
+from beat_store.planning import plan_manual_run
+from beat_store.sending import dispatch
+from beat_store.timezones import get_zone
+from beat_store.triggers.build import aware_bound
 
 ConflictPolicy = Literal["do_nothing", "replace", "exception"]
 
@@ -34,6 +41,9 @@ def add_schedule(
     ``do_nothing`` returns the existing row untouched, ``replace`` updates it in place (its history and, when
     the timing is unchanged, its next fire time are kept), ``exception`` raises ``ScheduleExists``. Invalid
     values raise ``django.core.exceptions.ValidationError`` naming the field; nothing is written then.
+
+    A naive ``start_at``/``end_at`` is a wall time in the schedule's ``timezone`` (its first occurrence when a
+    DST fold repeats it); one that a DST gap skips is refused.
     """
     unknown = set(fields) - SETTABLE_FIELDS
     if unknown:
@@ -69,12 +79,32 @@ def _save_schedule(name: str, values: Mapping[str, Any], conflict_policy: Confli
             schedule = existing
         else:
             schedule = Schedule(name=name)
-        changed = _assign(schedule, values)
+        changed = _assign(schedule, _with_aware_bounds(values, values.get("timezone", schedule.timezone)))
         if existing is None or changed:
             # Name uniqueness is left to the database (and the retry above): a check here could race.
             schedule.full_clean(validate_unique=False)
             schedule.save()
     return schedule
+
+
+def _with_aware_bounds(values: Mapping[str, Any], zone_name: object) -> Mapping[str, Any]:
+    """``start_at``/``end_at`` given as naive datetimes are wall times in the schedule's zone; one skipped by a
+    DST gap is refused (``ValidationError`` naming the field), as APScheduler 4 refuses it."""
+    naive = [
+        key
+        for key in ("start_at", "end_at")
+        if isinstance(values.get(key), datetime) and values[key].utcoffset() is None
+    ]
+    if not naive:
+        return values
+    try:
+        zone = get_zone(zone_name)
+    except InvalidTrigger:
+        return values  # full_clean names the bad zone
+    try:
+        return {**values, **{key: aware_bound(values[key], zone, key) for key in naive}}
+    except InvalidTrigger as error:
+        raise ValidationError({error.field or "start_at": error.reason[:1].upper() + error.reason[1:] + "."}) from None
 
 
 def remove_schedule(name: str) -> None:
@@ -94,22 +124,44 @@ def pause_schedule(name: str) -> Schedule:
     return schedule
 
 
-def resume_schedule(name: str, resume_from: Literal["now"] | None = None) -> Schedule:
-    """Fire again. ``resume_from="now"`` skips what was missed while paused; ``None`` hands the missed fire
-    times to the schedule's coalesce policy (and its misfire grace time)."""
-    if resume_from not in (None, "now"):
-        raise ValueError(f"resume_from must be None or 'now', not {resume_from!r}")
+def resume_schedule(name: str, resume_from: datetime | Literal["now"] | None = None) -> Schedule:
+    """Fire again, like APScheduler 4's ``unpause_schedule``.
+
+    ``resume_from`` (an aware datetime) skips the fire times before that moment: the next one is the first at or
+    after it (in the past, the fire times since then are due at once, under the coalesce policy). ``"now"`` is
+    the current moment. ``None`` hands the fire times missed while paused to the coalesce policy (and the
+    misfire grace time). A naive datetime or any other value raises ``ValueError``, before anything is read.
+    """
+    moment = _resume_moment(resume_from)
     with transaction.atomic():
         schedule = _get_for_update(name)
         schedule.paused = False
         schedule.last_error = ""
         never_planned = schedule.next_fire_at is None and schedule.finished_at is None
-        if resume_from == "now":
-            schedule.reschedule(timezone.now())
+        now = timezone.now()
+        if moment is not None:
+            schedule.reschedule(moment)
+            if schedule.next_fire_at is None:
+                schedule.finished_at = now  # finished now, even when resumed from a later moment
         elif never_planned:
-            schedule.reschedule(timezone.now(), from_start=schedule.last_fire_at is None)
+            schedule.reschedule(now, from_start=schedule.last_fire_at is None)
         schedule.save(update_fields=["paused", "last_error", "next_fire_at", "finished_at", "updated_at"])
     return schedule
+
+
+def _resume_moment(resume_from: object) -> datetime | None:
+    if resume_from is None:
+        return None
+    if resume_from == "now":
+        return timezone.now()
+    if not isinstance(resume_from, datetime):
+        raise ValueError(f"resume_from must be None, 'now' or an aware datetime, not {resume_from!r}")
+    if resume_from.utcoffset() is None:
+        raise ValueError(
+            f"resume_from must be an aware datetime: the naive {resume_from.isoformat()} names no instant "
+            "(give it a tzinfo, e.g. with django.utils.timezone.make_aware)"
+        )
+    return resume_from
 
 
 def run_now(name: str, *, kwargs: Mapping[str, Any] | None = None) -> Execution:
@@ -118,20 +170,14 @@ def run_now(name: str, *, kwargs: Mapping[str, Any] | None = None) -> Execution:
     The record is ``sent`` when the broker took the message, ``skipped`` when max instances were reached, or
     ``pending`` when the broker could not be reached (beat sends it when the broker is back).
     """
-    from celery import current_app
-
-    from beat_store import dispatch
-    from beat_store.planning import plan_manual_run
-    from beat_store.store import create_manual_execution, timing_policy_of
-
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise ValidationError({"kwargs": "Keyword arguments must be a JSON object."})
     now = timezone.now()
     with transaction.atomic():
         schedule = _get_for_update(name)
         open_runs = schedule.executions.open().count()
-        planned = plan_manual_run(now=now, policy=timing_policy_of(schedule), open_executions=open_runs)
-        execution = create_manual_execution(schedule, planned, kwargs_override=kwargs)
+        planned = plan_manual_run(now=now, policy=schedule.timing_policy(), open_executions=open_runs)
+        execution = executions.create_manual_run(schedule, planned, kwargs_override=kwargs)
     if execution.status == ExecutionStatus.PENDING:
         dispatch.send_claimed_runs([execution], app=current_app, now=now)
         execution.refresh_from_db()

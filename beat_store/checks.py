@@ -13,7 +13,8 @@ id                      what it means
 ``beat_store.W003``     The worker-side receivers are not connected: executions would stay ``sent``.
 ``beat_store.E003``     ``BEAT_STORE_WAKEUPS`` is neither ``"postgres"`` nor a ``redis://`` URL, or is
                         ``"postgres"`` while the default database is not PostgreSQL.
-``beat_store.W004``     A SQLite database has no ``timeout`` option, or (Django 5.1+) no
+``beat_store.W004``     A retired ``BEAT_STORE_*`` setting is still set (``BEAT_STORE_PLAN_AHEAD``): it has no effect.
+``beat_store.W005``     A SQLite database has no ``timeout`` option, or (Django 5.1+) no
                         ``transaction_mode = "IMMEDIATE"``: beat, workers and the admin writing to one file then
                         fail with ``database is locked``.
 ======================  =====================================================================================
@@ -182,8 +183,21 @@ def sqlite_locking_warnings(
             f"The SQLite database {alias!r} lacks {' and '.join(missing)} in its OPTIONS: beat, workers and the "
             "admin write to one file and would fail with 'database is locked'.",
             hint=f'Add {", ".join(missing)} to DATABASES[{alias!r}]["OPTIONS"], or use PostgreSQL.',
+            id="beat_store.W005",
+        )
+    ]
+
+
+def check_retired_settings(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    from beat_store.conf import settings as beat_store_settings
+
+    return [
+        checks.Warning(
+            f"{name} is no longer used and has no effect.",
+            hint="Remove it from your settings (see the changelog for what replaced it).",
             id="beat_store.W004",
         )
+        for name in beat_store_settings.RETIRED
     ]
 
 
@@ -267,3 +281,4 @@ def register() -> None:
     checks.register(check_receivers_connected, checks.Tags.compatibility)
     checks.register(check_wakeups, checks.Tags.compatibility)
     checks.register(check_sqlite_locking, checks.Tags.compatibility)
+    checks.register(check_retired_settings, checks.Tags.compatibility)

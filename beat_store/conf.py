@@ -6,6 +6,11 @@ from typing import Any
 
 from django.conf import settings as django_settings
 
+from beat_store.planning import DEFAULT_MAX_CATCH_UP
+
+#: Settings earlier versions read: PLAN_AHEAD (runs planned ahead and held in beat memory, experimental).
+_RETIRED_SETTINGS = ("PLAN_AHEAD",)
+
 
 class BeatStoreSettings:
     """Each property reads Django settings when asked, so ``override_settings`` works in tests."""
@@ -30,19 +35,15 @@ class BeatStoreSettings:
         return str(value) if value else None
 
     @property
-    def PLAN_AHEAD(self) -> float:
-        """Seconds before a fire time its runs may be planned and recorded (0: at the fire time, the default)."""
-        return max(0.0, float(self._get("PLAN_AHEAD", 0.0)))
-
-    @property
     def BATCH_SIZE(self) -> int:
-        """How many due schedules (or pending runs) one tick claims per database round trip."""
+        """How many due schedules (or pending runs) one tick claims per database round trip; also how many
+        runs go to the broker per pipelined round trip and are marked sent together."""
         return int(self._get("BATCH_SIZE", 500))
 
     @property
     def MAX_CATCH_UP(self) -> int:
         """Past fire times iterated one by one before the rest of the downtime is skipped in one step."""
-        return int(self._get("MAX_CATCH_UP", 1000))
+        return int(self._get("MAX_CATCH_UP", DEFAULT_MAX_CATCH_UP))
 
     @property
     def LEASE_SECONDS(self) -> float:
@@ -53,6 +54,11 @@ class BeatStoreSettings:
     def LOST_AFTER(self) -> float:
         """Seconds after which an open execution with no news from its worker is marked ``lost``."""
         return float(self._get("LOST_AFTER", 6 * 3600))
+
+    @property
+    def RETIRED(self) -> list[str]:
+        """``BEAT_STORE_*`` settings that are still set but no longer read (a system check warns)."""
+        return [f"BEAT_STORE_{name}" for name in _RETIRED_SETTINGS if hasattr(django_settings, f"BEAT_STORE_{name}")]
 
     @property
     def ALLOW_UNREGISTERED_TASKS(self) -> bool:

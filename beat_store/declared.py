@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from beat_store.conf import settings
 from beat_store.enums import ScheduleSource
 from beat_store.exceptions import InvalidTrigger
+from beat_store.triggers.cron_syntax import crontab_expression
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +43,11 @@ def convert_celery_schedule(value: Any) -> dict[str, Any]:
         )
     if isinstance(value, crontab):
         # crontab keeps the fields as written (before expanding them to sets) in these attributes.
-        fields = tuple(
+        fields = (
             getattr(value, f"_orig_{name}")
             for name in ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
         )
-        return {"type": "cron", "expression": " ".join(str(part).replace(" ", "") for part in fields)}
+        return {"type": "cron", "expression": crontab_expression(*fields)}
     if isinstance(value, schedule):
         value = getattr(value, "run_every")  # noqa: B009 (missing from celery-types)
     if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -39,6 +39,7 @@ class ExecutionStatus(models.TextChoices):
 
     @classmethod
     def final_values(cls) -> tuple[str, ...]:
+        """Statuses a run never leaves (``lost`` aside: a worker that reappears may still finish it)."""
         return (cls.SUCCEEDED, cls.FAILED, cls.REVOKED, cls.MISSED, cls.SKIPPED, cls.LOST)
 
 

@@ -1,22 +1,215 @@
-"""Execution state transitions. Each is one conditional UPDATE, so a late or repeated signal never moves a
-record backwards (a worker may report ``started`` before beat has stamped ``sent``)."""
+"""Every change to an execution row, and the reads that decide them: the one owner of a run's state.
+
+A run's life, and who moves it on (each step is one function here, called by the module named):
+
+- recorded by a tick (``store.plan_due_schedules`` -> :func:`record_scheduled_runs`), or by "run now"
+  (``api.run_now`` -> :func:`create_manual_run`): ``pending``, ``missed`` or ``skipped``;
+- leased by the beat that sends it (:func:`record_scheduled_runs` for the runs due at once,
+  :func:`claim_pending_runs` for the rest), given back when the broker fails (:func:`release_runs`);
+- sent (``sending.dispatch``: :func:`mark_publishing`, then :func:`mark_sent`), or closed unsent
+  (:func:`close_unsent`);
+- started, succeeded, failed, retrying, revoked (the worker's ``receivers``: :func:`mark_started`, ...);
+- lost when no worker reported for too long (the engine: :func:`mark_lost`).
+
+Worker-side transitions are each one conditional ``UPDATE``, so a late or repeated signal never moves a record
+backwards (a worker may report ``started`` before beat has stamped ``sent``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.db import transaction
 from django.db.models import Min, Q, Value
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
+from beat_store import headers
 from beat_store.conf import settings
+from beat_store.db import bulk
+from beat_store.db.locking import skip_locked
 from beat_store.enums import ExecutionStatus as S
-from beat_store.models import Execution
+from beat_store.models import Execution, Schedule
+from beat_store.planning import PlannedRun
+from beat_store.runs import RecordedRun
 
 #: States a worker-side report may leave; terminal states are never left.
 _BEFORE_START = (S.PENDING, S.SENT, S.RETRYING)
 _RUNNING = (S.PENDING, S.SENT, S.STARTED, S.RETRYING, S.LOST)
+
+#: What sending a run reads, of the run and of its schedule.
+_SEND_FIELDS = (
+    "schedule_name",
+    "manual",
+    "task",
+    "fire_time",
+    "task_id",
+    "send_at",
+    "deadline_at",
+    "kwargs_override",
+    "publish_attempted_at",
+    "schedule__args",
+    "schedule__kwargs",
+    "schedule__queue",
+    "schedule__exchange",
+    "schedule__routing_key",
+    "schedule__priority",
+    "schedule__expires",
+    "schedule__headers",
+    "schedule__paused",
+)
+
+#: Columns :func:`record_scheduled_runs` writes from each run.
+_RECORDED_FIELDS = (
+    "schedule",
+    "schedule_name",
+    "task",
+    "fire_time",
+    "jitter",
+    "task_id",
+    "status",
+    "send_at",
+    "deadline_at",
+    "finished_at",
+    "result",
+    "publish_attempted_at",
+    "lease_owner",
+    "lease_until",
+)
+#: Columns written with one value for every recorded run.
+_RECORDED_CONSTANTS = (("manual", False), ("exception", ""), ("traceback", ""), ("worker", ""))
+
+
+# -- Recording decided runs ------------------------------------------------------------------------------------
+
+
+def scheduled_run(schedule: Schedule, run: PlannedRun) -> RecordedRun:
+    """The record of a run a tick decided, with its deterministic task id (not written yet)."""
+    return RecordedRun(
+        **_run_fields(schedule, run), task_id=headers.task_id_for(schedule.pk, schedule.name, run.fire_time)
+    )
+
+
+def record_scheduled_runs(runs: list[RecordedRun], *, leased_to: str | None, now: datetime) -> list[RecordedRun]:
+    """Insert the runs a tick decided; return those due at ``now`` (the tick's planning time), to send at once.
+
+    With ``leased_to``, the runs due at once are recorded leased to that beat and marked as being published:
+    it sends them without reading them again, and one that dies first leaves them *in doubt*, recovered like
+    any run whose publication was cut short. A (schedule, fire time) recorded before (a form saved with a stale
+    ``next_fire_at``) is kept as it was, by the unique constraint: its repeat is neither recorded nor sent.
+    """
+    ready = _lease_due(runs, owner=leased_to, now=now) if leased_to else []
+    stamp = timezone.now()
+    new_ids = bulk.insert_new_rows(
+        Execution,
+        runs,
+        fields=_RECORDED_FIELDS,
+        constants=_RECORDED_CONSTANTS,
+        stamp_fields=("created_at", "updated_at"),
+        stamp=stamp,
+        key="task_id",
+    )
+    for run in runs:
+        run.pk = new_ids.get(run.task_id)
+    return [run for run in ready if run.pk is not None]
+
+
+def _lease_due(runs: list[RecordedRun], *, owner: str, now: datetime) -> list[RecordedRun]:
+    """Lease to ``owner`` the runs due at ``now``.
+
+    The lease counts from the clock, not from ``now``: in a long herd the tick started long ago, and a lease
+    already run out when written would let another beat send the same runs.
+    """
+    leased_at = timezone.now()
+    lease_until = leased_at + timedelta(seconds=settings.LEASE_SECONDS)
+    due = [run for run in runs if run.status == S.PENDING and run.send_at <= now]
+    for run in due:
+        run.lease_owner, run.lease_until, run.publish_attempted_at = owner, lease_until, leased_at
+    return due
+
+
+def create_manual_run(schedule: Schedule, run: PlannedRun, *, kwargs_override: Mapping[str, Any] | None) -> Execution:
+    """Record a "run now" run (``pending``, or ``skipped`` at max instances) with a random task id."""
+    return Execution.objects.create(
+        **_run_fields(schedule, run),
+        manual=True,
+        task_id=str(uuid.uuid4()),
+        kwargs_override=dict(kwargs_override) if kwargs_override is not None else None,
+    )
+
+
+def _run_fields(schedule: Schedule, run: PlannedRun) -> dict[str, Any]:
+    """The execution columns a decided run fills in, whether recorded by a tick or started by "run now"."""
+    return {
+        "schedule": schedule,
+        "schedule_name": schedule.name,
+        "task": schedule.task,
+        "fire_time": run.fire_time,
+        "jitter": run.jitter,
+        "status": run.status,
+        "send_at": run.send_at,
+        "deadline_at": run.deadline_at,
+        "finished_at": None if run.status == S.PENDING else run.send_at,
+        "result": run.reason,
+    }
+
+
+def open_run_counts(schedule_ids: Sequence[int]) -> dict[int, int]:
+    """Open runs (holding a max-instances slot) per schedule."""
+    return bulk.count_by(
+        Execution, group="schedule", ids=schedule_ids, field="status", values=[str(s) for s in S.open_values()]
+    )
+
+
+# -- Sending ---------------------------------------------------------------------------------------------------
+
+
+def claim_pending_runs(now: datetime, *, owner: str, limit: int) -> list[Execution]:
+    """Lease up to ``limit`` pending runs whose send time has come to ``owner`` and return them, with what
+    sending reads of their schedule.
+
+    A lease that ran out (its beat died between claiming and sending) is claimed again, by any beat.
+    """
+    claimable = Q(status=S.PENDING, send_at__lte=now) & (Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    with transaction.atomic():
+        claimed = skip_locked(Execution.objects.filter(claimable)).order_by("send_at")
+        ids = list(claimed.values_list("id", flat=True)[:limit])
+        if not ids:
+            return []
+        # The condition is evaluated again by the UPDATE itself: on SQLite, where nothing was locked, a row
+        # another beat leased meanwhile is left out, and the owner column tells us which rows are ours.
+        Execution.objects.filter(claimable, id__in=ids).update(
+            lease_owner=owner, lease_until=now + timedelta(seconds=settings.LEASE_SECONDS)
+        )
+    return list(
+        Execution.objects.filter(id__in=ids, lease_owner=owner, status=S.PENDING)
+        .select_related("schedule")
+        .only(*_SEND_FIELDS)
+        .order_by("send_at")
+    )
+
+
+def next_send_at(now: datetime) -> datetime | None:
+    """The earliest send time of a pending run no beat holds (None: there is none)."""
+    unleased = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    return Execution.objects.filter(unleased, status=S.PENDING).aggregate(at=Min("send_at"))["at"]
+
+
+def release_runs(execution_ids: Iterable[int], *, retry_at: datetime, owner: str | None = None) -> None:
+    """Give back runs that could not be sent (those still leased to ``owner``, when given); any beat may try
+    again from ``retry_at``."""
+    runs = Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING)
+    if owner is not None:
+        runs = runs.filter(lease_owner=owner)
+    runs.update(lease_owner="", lease_until=retry_at)
+
+
+def mark_publishing(execution_ids: Iterable[int], *, at: datetime) -> int:
+    """These runs are about to go to the broker: from now on, a crash leaves them in doubt."""
+    return Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING).update(publish_attempted_at=at)
 
 
 def mark_sent(execution_ids: Iterable[int], *, at: datetime) -> int:
@@ -39,9 +232,14 @@ def mark_sent(execution_ids: Iterable[int], *, at: datetime) -> int:
     return still_pending
 
 
-def mark_publishing(execution_ids: Iterable[int], *, at: datetime) -> int:
-    """These runs are about to go to the broker: from now on, a crash leaves them in doubt."""
-    return Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING).update(publish_attempted_at=at)
+def close_unsent(execution_ids: Iterable[int], *, status: S, reason: str, at: datetime) -> int:
+    """Beat decided not to send these pending runs after all (start deadline passed, schedule deleted)."""
+    return Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING).update(
+        status=status, finished_at=at, result=reason, lease_owner="", lease_until=None
+    )
+
+
+# -- What workers report ---------------------------------------------------------------------------------------
 
 
 def mark_started(task_id: str, *, worker: str, at: datetime | None = None) -> int:
@@ -79,38 +277,6 @@ def mark_revoked(task_id: str, *, expired: bool, at: datetime | None = None) -> 
     reason = "start deadline passed before a worker could start it" if expired else "revoked"
     return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
         status=status, finished_at=at or timezone.now(), result=reason
-    )
-
-
-def withdraw_planned_ahead(schedule_id: int, *, now: datetime) -> datetime | None:
-    """Delete the runs of a schedule that beat planned ahead of their fire time (``BEAT_STORE_PLAN_AHEAD``) and
-    has not begun to send; return the earliest fire time withdrawn (None: there was none).
-
-    Saving a schedule calls it, so an edit or a pause made in the seconds before a fire time is decided on as
-    if nothing had been planned yet.
-
-    Not begun to send: nobody marked it as being published, and either no beat holds it, or the beat that
-    planned it holds it and its send time is still to come (``store.confirm_held_runs`` marks it under the same
-    row lock, so either the save or that beat wins). A run another beat claimed is left alone.
-    """
-    planned = Execution.objects.filter(
-        Q(lease_owner="") | Q(send_at__gt=now),
-        schedule_id=schedule_id,
-        manual=False,
-        status=S.PENDING,
-        fire_time__gt=now,
-        publish_attempted_at__isnull=True,
-    )
-    earliest = planned.aggregate(earliest=Min("fire_time"))["earliest"]
-    if earliest is not None:
-        planned.delete()
-    return earliest
-
-
-def close_unsent(execution_ids: Iterable[int], *, status: S, reason: str, at: datetime) -> int:
-    """Beat decided not to send these pending runs after all (start deadline passed, schedule deleted)."""
-    return Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING).update(
-        status=status, finished_at=at, result=reason, lease_owner="", lease_until=None
     )
 
 

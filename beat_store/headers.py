@@ -1,4 +1,4 @@
-"""The message headers beat_store stamps on each run, and the deterministic task id (SPEC.md "Messages")."""
+"""The message headers beat_store stamps on each run, and the deterministic task id (docs/spec.md "Messages")."""
 
 from __future__ import annotations
 

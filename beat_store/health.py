@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from beat_store.enums import ExecutionStatus
+from beat_store.models import BeatHeartbeat, Execution, Schedule
 
 #: Final statuses that count as a run gone wrong.
 FAILED_STATUSES = (ExecutionStatus.FAILED, ExecutionStatus.MISSED, ExecutionStatus.LOST)
@@ -23,8 +24,6 @@ FAILED_STATUSES = (ExecutionStatus.FAILED, ExecutionStatus.MISSED, ExecutionStat
 
 def record_beat_heartbeat(owner: str, now: datetime) -> None:
     """Say that the beat ``owner`` finished a tick at ``now``: one UPDATE, plus an INSERT the first time."""
-    from beat_store.models import BeatHeartbeat
-
     if BeatHeartbeat.objects.filter(owner=owner).update(seen_at=now):
         return
     # Two ticks of one owner never run at once, so the insert cannot race with itself.
@@ -68,8 +67,6 @@ def evaluate_health(thresholds: HealthThresholds, *, now: datetime) -> HealthRep
 
 
 def _check_beat_seen(report: HealthReport, thresholds: HealthThresholds, now: datetime) -> None:
-    from beat_store.models import BeatHeartbeat
-
     latest = BeatHeartbeat.objects.order_by("-seen_at").values_list("owner", "seen_at").first()
     if latest is None:
         report.problems.append("no beat has ever been seen: is `celery beat -S beat_store.Scheduler` running?")
@@ -86,8 +83,6 @@ def _check_beat_seen(report: HealthReport, thresholds: HealthThresholds, now: da
 
 
 def _check_failed_runs(report: HealthReport, thresholds: HealthThresholds, now: datetime) -> None:
-    from beat_store.models import Execution
-
     since = now - timedelta(seconds=thresholds.window)
     failed = Execution.objects.filter(status__in=FAILED_STATUSES, fire_time__gte=since).count()
     message = f"{failed} run(s) failed, missed or lost in the last {thresholds.window:g} s"
@@ -98,8 +93,6 @@ def _check_failed_runs(report: HealthReport, thresholds: HealthThresholds, now: 
 
 
 def _check_overdue_schedules(report: HealthReport, thresholds: HealthThresholds, now: datetime) -> None:
-    from beat_store.models import Schedule
-
     overdue_before = now - timedelta(seconds=thresholds.max_beat_silence)
     overdue = list(
         Schedule.objects.active().filter(next_fire_at__lt=overdue_before).values_list("name", flat=True)[:11]

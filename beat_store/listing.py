@@ -7,6 +7,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.models import OuterRef, Subquery
+
+from beat_store.models import Execution, Schedule
+from beat_store.triggers import describe_trigger
+
 
 @dataclass(frozen=True)
 class ScheduleRow:
@@ -24,11 +29,6 @@ class ScheduleRow:
 
 def list_schedules() -> list[ScheduleRow]:
     """Every schedule, by name, with the status of its latest execution (one query)."""
-    from django.db.models import OuterRef, Subquery
-
-    from beat_store.models import Execution, Schedule
-    from beat_store.triggers import describe_trigger
-
     latest = Execution.objects.filter(schedule=OuterRef("pk")).order_by("-created_at", "-id").values("status")[:1]
     schedules = Schedule.objects.annotate(latest_status=Subquery(latest)).order_by("name")
     return [

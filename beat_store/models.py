@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -12,14 +14,14 @@ from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
 from beat_store.compat import check_constraint
+from beat_store.conf import settings
 from beat_store.enums import CoalescePolicy, ExecutionStatus, ScheduleSource, TriggerKind
 from beat_store.exceptions import InvalidTrigger
-from beat_store.timezones import format_moment
+from beat_store.planning import TimingPolicy
+from beat_store.timezones import format_moment, get_zone
+from beat_store.triggers import Trigger, anchor_of, build_trigger, validate_trigger_spec
 
-if TYPE_CHECKING:
-    from beat_store.triggers import Trigger
-
-#: What defines a schedule (everything a user sets; no state): the fields of SPEC.md, in its order.
+#: What defines a schedule (everything a user sets; no state): the fields of docs/spec.md, in its order.
 DEFINITION_FIELDS = (
     "name",
     "description",
@@ -53,14 +55,10 @@ TIMING_FIELDS = ("trigger", "timezone", "start_at", "end_at")
 
 
 def _default_timezone() -> str:
-    from beat_store.conf import settings
-
     return settings.DEFAULT_TIMEZONE
 
 
 def validate_timezone_name(value: str) -> None:
-    from beat_store.timezones import get_zone
-
     try:
         get_zone(value)
     except InvalidTrigger as error:
@@ -195,7 +193,6 @@ class Schedule(models.Model):
         trigger = self.__dict__.get("trigger")  # not getattr: a deferred trigger stays unloaded
         if isinstance(trigger, dict) and isinstance(trigger.get("type"), str):
             self.trigger_kind = trigger["type"]
-        withdrawn_from = self._withdraw_runs_planned_ahead()
         timing_changed = self._timing_snapshot() != getattr(self, "_loaded_timing", None)
         if timing_changed:
             self.reschedule(dj_timezone.now(), from_start=self._state.adding)
@@ -205,27 +202,10 @@ class Schedule(models.Model):
             kwargs["update_fields"] = [
                 f.attname for f in self._meta.concrete_fields if not f.primary_key and f.name not in BEAT_STATE_FIELDS
             ]
-        if withdrawn_from is not None and not timing_changed:
-            # Runs planned ahead were withdrawn: their fire time is the schedule's next one again.
-            self.next_fire_at, self.finished_at = withdrawn_from, None
-            if kwargs.get("update_fields") is not None:
-                kwargs["update_fields"] = [*kwargs["update_fields"], "next_fire_at", "finished_at"]
         super().save(*args, **kwargs)
         self._loaded_timing = self._timing_snapshot()
 
-    def _withdraw_runs_planned_ahead(self) -> datetime | None:
-        """With ``BEAT_STORE_PLAN_AHEAD`` on, beat may have recorded this schedule's next run already; a save
-        takes it back, so the run is decided at its fire time from what was saved."""
-        from beat_store.conf import settings
-        from beat_store.executions import withdraw_planned_ahead
-
-        if self._state.adding or self.pk is None or settings.PLAN_AHEAD <= 0:
-            return None
-        return withdraw_planned_ahead(self.pk, now=dj_timezone.now())
-
     def clean(self) -> None:
-        from beat_store.triggers import validate_trigger_spec
-
         super().clean()
         try:
             self.trigger = validate_trigger_spec(self.trigger)
@@ -234,12 +214,24 @@ class Schedule(models.Model):
         self.trigger_kind = self.trigger["type"]
         if self.start_at and self.end_at and self.end_at < self.start_at:
             raise ValidationError({"end_at": "The end must not come before the start."})
+        self._check_trigger_builds()
         if not isinstance(self.args, list):
             raise ValidationError({"args": "Positional arguments must be a JSON list."})
         if not isinstance(self.kwargs, dict):
             raise ValidationError({"kwargs": "Keyword arguments must be a JSON object."})
         if not isinstance(self.headers, dict):
             raise ValidationError({"headers": "Headers must be a JSON object."})
+
+    def _check_trigger_builds(self) -> None:
+        """What only the zone and bounds can tell (a member's bound in a DST gap, a naive bound) is refused here,
+        as a ValidationError, rather than by save() computing the first fire time."""
+        try:
+            self.build_trigger()
+        except InvalidTrigger as error:
+            if error.field == "timezone":
+                return  # the field's own validator reports it
+            field = error.field if error.field in ("start_at", "end_at") else "trigger"
+            raise ValidationError({field: f"{error}" if field == "trigger" else error.reason}) from error
 
     @classmethod
     def from_db(cls, db: str | None, field_names: Any, values: Any, **kwargs: Any) -> Schedule:
@@ -251,27 +243,39 @@ class Schedule(models.Model):
         """Recompute ``next_fire_at`` (no save).
 
         ``from_start`` (a new schedule): its trigger's first fire time at or after ``start_at`` (default: its
-        creation), so a ``start_at`` in the past makes past fire times due at once (SPEC rule 8). Otherwise (an
+        creation), so a ``start_at`` in the past makes past fire times due at once (spec rule 8). Otherwise (an
         edit): the first fire time at or after ``now``, so editing a trigger never replays history.
         """
         trigger = self.build_trigger()
         if from_start:
-            self.next_fire_at = trigger.next_at_or_after(self.start_at or self.created_at)
+            self.next_fire_at = trigger.next_at_or_after(self.anchor)
         else:
             self.next_fire_at = trigger.next_at_or_after(now)
         self.finished_at = None if self.next_fire_at else now
         self.last_error = ""
 
-    def build_trigger(self) -> Trigger:
-        """The trigger object for this row: spec, zone, bounds, anchored at ``start_at`` or creation."""
-        from beat_store.triggers import build_trigger
+    @property
+    def anchor(self) -> datetime:
+        """See :func:`beat_store.triggers.anchor_of`."""
+        return anchor_of(self.start_at, self.created_at)
 
+    def build_trigger(self) -> Trigger:
+        """The trigger object for this row: spec, zone, bounds, anchored at :attr:`anchor`."""
         return build_trigger(
             self.trigger,
             timezone=self.timezone,
-            anchor=self.start_at or self.created_at,
+            anchor=self.anchor,
             start_at=self.start_at,
             end_at=self.end_at,
+        )
+
+    def timing_policy(self) -> TimingPolicy:
+        """How this schedule turns due fire times into runs (coalesce, grace time, max instances, jitter)."""
+        return TimingPolicy(
+            coalesce=CoalescePolicy(self.coalesce),
+            misfire_grace_time=self.misfire_grace_time,
+            max_instances=self.max_instances,
+            jitter=self.jitter,
         )
 
     @property
@@ -358,9 +362,20 @@ class Execution(models.Model):
     def __str__(self) -> str:
         return f"{self.schedule_name} at {format_moment(self.fire_time)}"
 
-    @property
-    def is_open(self) -> bool:
-        return self.status in ExecutionStatus.open_values()
+    def wait(self, timeout: float | None = None, *, poll_interval: float = 0.1) -> Execution:
+        """Wait until this run is final (succeeded, failed, revoked, missed, skipped or lost) and return it,
+        refreshed; raise ``TimeoutError`` when it is not within ``timeout`` seconds (None: wait for ever).
+
+        For shells and tests (``beat_store.run_now("x").wait(30).result``): it polls the database.
+        """
+        give_up_at = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self.refresh_from_db()
+            if self.status in ExecutionStatus.final_values():
+                return self
+            if give_up_at is not None and time.monotonic() >= give_up_at:
+                raise TimeoutError(f"run {self.pk} of {self.schedule_name!r} is still {self.status} after {timeout} s")
+            time.sleep(poll_interval)
 
     @property
     def lateness(self) -> float | None:
@@ -378,8 +393,6 @@ class Execution(models.Model):
     @property
     def task_result(self) -> Any:
         """The django-celery-results ``TaskResult`` of this run, when that app is installed and has one."""
-        from django.apps import apps
-
         if not apps.is_installed("django_celery_results"):
             return None
         task_result_model = apps.get_model("django_celery_results", "TaskResult")

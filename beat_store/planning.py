@@ -1,7 +1,7 @@
 """Pure timing rules: a schedule's timing state and ``now`` in, the runs beat must record out.
 
 Nothing here touches the database, Celery or the clock: ``now`` and the random generator are parameters, so
-the store and the scheduler decide *when* to plan and this module only decides *what*. SPEC.md "Timing rules"
+the store and the scheduler decide *when* to plan and this module only decides *what*. docs/spec.md "Timing rules"
 1-5 and 8 are the contract.
 
 Every datetime this module returns is in UTC. Python compares and subtracts two datetimes that share a
@@ -46,7 +46,7 @@ _WALK_LIMIT = 32
 
 @dataclass(frozen=True)
 class TimingPolicy:
-    """How a schedule turns due fire times into runs (SPEC rules 2-5)."""
+    """How a schedule turns due fire times into runs (spec rules 2-5)."""
 
     coalesce: CoalescePolicy
     misfire_grace_time: float | None  # seconds; None = no start deadline

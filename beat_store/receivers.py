@@ -9,7 +9,7 @@ from typing import Any
 
 from celery import signals
 
-from beat_store import headers
+from beat_store import executions, headers
 
 logger = logging.getLogger(__name__)
 
@@ -24,16 +24,12 @@ def _own_task_id(task: Any) -> str | None:
 
 def on_task_prerun(sender: Any = None, task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
     if _own_task_id(task) and task_id:
-        from beat_store import executions
-
         executions.mark_started(task_id, worker=str(task.request.hostname or ""))
 
 
 def on_task_success(sender: Any = None, result: Any = None, **kwargs: Any) -> None:
     task_id = _own_task_id(sender)
     if task_id:
-        from beat_store import executions
-
         executions.mark_succeeded(task_id, result=result)
 
 
@@ -45,8 +41,6 @@ def on_task_failure(
     **kwargs: Any,
 ) -> None:
     if _own_task_id(sender) and task_id:
-        from beat_store import executions
-
         executions.mark_failed(task_id, exception=exception, traceback=str(einfo.traceback) if einfo else "")
 
 
@@ -54,15 +48,11 @@ def on_task_retry(
     sender: Any = None, request: Any = None, reason: Any = None, einfo: Any = None, **kwargs: Any
 ) -> None:
     if request is not None and headers.is_beat_store_request(request):
-        from beat_store import executions
-
         executions.mark_retrying(str(request.id), reason=reason, traceback=str(einfo.traceback) if einfo else "")
 
 
 def on_task_revoked(sender: Any = None, request: Any = None, expired: bool = False, **kwargs: Any) -> None:
     if request is not None and headers.is_beat_store_request(request):
-        from beat_store import executions
-
         executions.mark_revoked(str(request.id), expired=bool(expired))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 LABELS = {
     "beat_store": "beat_store",
-    "beat_store+plan_ahead": "beat_store with `BEAT_STORE_PLAN_AHEAD`",
+    "beat_store+plan_ahead": "beat_store with `BEAT_STORE_PLAN_AHEAD` (retired)",
     "dcb": "django-celery-beat",
     "redbeat": "celery-redbeat",
 }

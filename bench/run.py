@@ -186,11 +186,6 @@ def command_run(options: argparse.Namespace) -> None:
                 result = run_once(kind, n, beats, options)
                 result["code"] = version
                 name = f"{kind}-n{n}-b{beats}"
-                if kind == "beat_store" and options.plan_ahead:
-                    # A variant of beat_store, reported on rows of its own.
-                    result["scheduler"] = "beat_store+plan_ahead"
-                    result["plan_ahead_s"] = options.plan_ahead
-                    name = f"beat_store-ahead{options.plan_ahead:g}-n{n}-b{beats}"
                 path = RESULTS / f"{name}.json"
                 path.write_text(json.dumps(result, indent=2) + "\n")
                 print(json.dumps(result), flush=True)
@@ -214,15 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument(
         "--profile", action="store_true", help="py-spy the first beat through the herd (collapsed stacks in results/)"
     )
-    run.add_argument(
-        "--plan-ahead",
-        type=float,
-        default=0.0,
-        help="beat_store only: BEAT_STORE_PLAN_AHEAD seconds for the beats (results saved as beat_store-ahead<s>-...)",
-    )
     options = parser.parse_args(argv)
-    if getattr(options, "plan_ahead", 0):
-        os.environ["BEAT_STORE_PLAN_AHEAD"] = str(options.plan_ahead)  # read by bench.settings in every beat
     if options.command == "setup":
         create_database()
     elif options.command == "drop":

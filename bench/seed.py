@@ -1,4 +1,4 @@
-"""Seed the workload of PERF-NOTES for each scheduler, and arm it so that every schedule is due at one boundary.
+"""Seed the peers' benchmark workload for each scheduler, and arm it so that every schedule is due at one boundary.
 
 Workload: ``n`` schedules named ``w-000000``..., 90 % cron ``* * * * *`` and 10 % 60 s interval (every tenth),
 task ``bench.noop`` with the schedule's name as its only argument (so a message names its schedule for every

@@ -49,6 +49,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
-
-# `python -m bench.run run --plan-ahead 5` sets this for the beats it starts (default: off, as in a project).
-BEAT_STORE_PLAN_AHEAD = float(os.environ.get("BEAT_STORE_PLAN_AHEAD", "0"))

@@ -107,7 +107,5 @@ BEAT_STORE_LEASE_SECONDS = float(os.environ.get("BEAT_STORE_LEASE_SECONDS", "30"
 # Wake-up tests run beats that poll rarely (BEAT_STORE_MAX_POLL_INTERVAL) and are woken by NOTIFY or pub/sub.
 BEAT_STORE_WAKEUPS = os.environ.get("BEAT_STORE_WAKEUPS") or None
 BEAT_STORE_MAX_POLL_INTERVAL = float(os.environ.get("BEAT_STORE_MAX_POLL_INTERVAL", "1"))
-# Plan-ahead tests run beats that record runs a few seconds before their fire time.
-BEAT_STORE_PLAN_AHEAD = float(os.environ.get("BEAT_STORE_PLAN_AHEAD", "0"))
 # The mid-herd kill test has one beat claim a whole herd in one batch, so it is killed with runs in flight.
 BEAT_STORE_BATCH_SIZE = int(os.environ.get("BEAT_STORE_BATCH_SIZE", "500"))

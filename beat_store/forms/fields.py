@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import zoneinfo
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 from django import forms
@@ -113,3 +115,18 @@ class WallTimeWidget(AdminSplitDateTime):
             return str(data[name])
         date, time = (str(part or "").strip() for part in super().value_from_datadict(data, files, name))
         return f"{date} {time}".strip()
+
+
+#: Entries of the system's zone database that are files, not zones a person would pick: "Factory" (no zone
+#: set), "localtime" (the host's zone, whatever it is), "posixrules", and the posix/ and right/ copies.
+NOT_ZONES = frozenset({"Factory", "localtime", "posixrules"})
+
+
+@lru_cache(maxsize=1)
+def time_zone_names() -> list[str]:
+    """The IANA zone names this Python knows, for a zone field's suggestions."""
+    return sorted(
+        name
+        for name in zoneinfo.available_timezones()
+        if name not in NOT_ZONES and not name.startswith(("posix/", "right/"))
+    )

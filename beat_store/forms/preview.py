@@ -9,6 +9,7 @@ from itertools import pairwise
 from typing import Any
 
 from beat_store.exceptions import InvalidTrigger, TriggerGaveUp
+from beat_store.timezones import get_zone
 from beat_store.triggers import Trigger, classify_wall_time
 
 PREVIEW_COUNT = 10
@@ -58,15 +59,20 @@ def preview_fire_times(
     except InvalidTrigger as invalid:
         error = f"The trigger is not valid: {invalid}"
     warnings = [*dst_warnings(fire_times, zone), *calendar_warnings(fire_times, spec)]
+    for member_zone in sorted(set(_member_zone_names(spec)) - {zone_name}):
+        warnings += dst_warnings(fire_times, get_zone(member_zone), member_zone=member_zone)
     return FireTimePreview(zone_name=zone_name, fire_times=fire_times, warnings=warnings, error=error)
 
 
-def dst_warnings(fire_times: list[datetime], zone: tzinfo) -> list[str]:
-    """A warning per fire time that falls in a repeated hour (fold) or right after a skipped one (gap)."""
+def dst_warnings(fire_times: list[datetime], zone: tzinfo, *, member_zone: str | None = None) -> list[str]:
+    """A warning per fire time that falls in a repeated hour (fold) or right after a skipped one (gap) of
+    ``zone``: the schedule's, or ``member_zone``, the zone of one of its members (then named)."""
     warnings = []
     for fire_time in fire_times:
         wall = fire_time.astimezone(zone).replace(tzinfo=None, fold=0)
         shown = f"{fire_time:%Y-%m-%d %H:%M %Z}"
+        if member_zone is not None:
+            shown += f" ({fire_time.astimezone(zone):%H:%M} in {member_zone}, a member's zone)"
         if classify_wall_time(wall, zone) == "fold":
             warnings.append(
                 f"{shown} falls in the hour repeated when the clocks go back (DST fold): a cron or calendar "
@@ -97,6 +103,14 @@ def calendar_warnings(fire_times: list[datetime], spec: Mapping[str, Any]) -> li
     if skipped:
         text += f" Skipped in this preview: {', '.join(skipped)}."
     return [text]
+
+
+def _member_zone_names(spec: Mapping[str, Any]) -> Iterator[str]:
+    for member in spec.get("triggers", ()) if spec.get("type") in ("or", "and") else ():
+        if isinstance(member, Mapping):
+            if isinstance(member.get("timezone"), str):
+                yield member["timezone"]
+            yield from _member_zone_names(member)
 
 
 def _members(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from datetime import datetime
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 from django import forms
@@ -15,14 +14,14 @@ from django.utils.safestring import SafeString
 
 from beat_store.conf import settings
 from beat_store.exceptions import InvalidTrigger
-from beat_store.forms.fields import DatalistInput, JSONTextField
+from beat_store.forms.fields import DatalistInput, JSONTextField, time_zone_names
 from beat_store.forms.preview import FireTimePreview, preview_fire_times
-from beat_store.forms.triggers import TriggerEditor
+from beat_store.forms.triggers import COMBINATIONS, TriggerEditor
 from beat_store.models import DEFINITION_FIELDS, Schedule
 from beat_store.timezones import get_zone
-from beat_store.triggers import build_trigger, describe_trigger
+from beat_store.triggers import anchor_of, build_trigger, describe_trigger
 
-#: Help texts of the timing-policy fields (SPEC.md "Timing rules"), in the admin's words.
+#: Help texts of the timing-policy fields (docs/spec.md "Timing rules"), in the admin's words.
 TIMING_HELP = {
     "timezone": "IANA zone, e.g. Europe/Paris. Cron and calendar-interval triggers read the wall clock here; "
     "interval triggers count elapsed time and ignore it.",
@@ -72,21 +71,6 @@ def preview_of(
 
 #: Besides the trigger, the fields the fire times depend on: their errors are the live preview's too.
 BOUNDS_AND_ZONE = ("timezone", "start_at", "end_at")
-
-
-#: Entries of the system's zone database that are files, not zones a person would pick: "Factory" (no zone
-#: set), "localtime" (the host's zone, whatever it is), "posixrules", and the posix/ and right/ copies.
-NOT_ZONES = frozenset({"Factory", "localtime", "posixrules"})
-
-
-@lru_cache(maxsize=1)
-def time_zone_names() -> list[str]:
-    """The zone names suggested in the schedule form."""
-    return sorted(
-        name
-        for name in zoneinfo.available_timezones()
-        if name not in NOT_ZONES and not name.startswith(("posix/", "right/"))
-    )
 
 
 class TriggerEditorWidget(forms.Widget):
@@ -215,12 +199,24 @@ class ScheduleForm(forms.ModelForm):
         return cleaned
 
     def _preview(self, cleaned: dict[str, Any]) -> FireTimePreview | None:
+        start_at, end_at = cleaned.get("start_at"), cleaned.get("end_at")
+        anchor = anchor_of(start_at, self.instance.created_at)
+        try:
+            build_trigger(
+                cleaned["trigger"],
+                timezone=get_zone(cleaned["timezone"]),
+                anchor=anchor,
+                start_at=start_at,
+                end_at=end_at,
+            )
+        except InvalidTrigger as error:
+            if error.field and error.field.startswith("triggers."):
+                # Known only with the zone (a member's bound in a DST gap): shown next to the member's field.
+                self.editor.show_error(error)
+                self.add_error("trigger", self.editor.validation_error())
+                return None
         preview = preview_of(
-            cleaned["trigger"],
-            zone_name=cleaned["timezone"],
-            anchor=cleaned.get("start_at") or self.instance.created_at,
-            start_at=cleaned.get("start_at"),
-            end_at=cleaned.get("end_at"),
+            cleaned["trigger"], zone_name=cleaned["timezone"], anchor=anchor, start_at=start_at, end_at=end_at
         )
         if preview.error and not preview.fire_times:
             # Saving would fail when the schedule computes its first fire time: refuse it here instead.
@@ -242,7 +238,7 @@ class ScheduleForm(forms.ModelForm):
         return preview_of(
             instance.trigger,
             zone_name=instance.timezone,
-            anchor=instance.start_at or instance.created_at,
+            anchor=instance.anchor,
             start_at=instance.start_at,
             end_at=instance.end_at,
         )
@@ -271,7 +267,7 @@ class ScheduleForm(forms.ModelForm):
         if not self.has_error("trigger"):
             return []
         labelled = [("", self.editor.form)]
-        if self.editor.is_combination:
+        if self.editor.form.chosen_kind in COMBINATIONS:
             labelled += [(f"Member {number} ", member) for number, member in enumerate(self.editor.members.forms, 1)]
         return [
             f"{where}{form.fields[name].label if name in form.fields else 'Trigger'}: {message}"

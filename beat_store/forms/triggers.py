@@ -1,6 +1,6 @@
 """The trigger editor: every trigger kind as plain form fields, and ``and``/``or`` as a list of member forms.
 
-The editor turns the fields into a JSON trigger spec (SPEC.md "Trigger specs"), validates it with
+The editor turns the fields into a JSON trigger spec (docs/spec.md "Trigger specs"), validates it with
 ``validate_trigger_spec`` and puts each ``InvalidTrigger`` back on the form field it came from, so a bad cron
 minute is reported next to the minute box, not as a JSON path.
 """
@@ -15,12 +15,19 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from beat_store.exceptions import InvalidTrigger
-from beat_store.forms.fields import WallTimeWidget
+from beat_store.forms.fields import DatalistInput, WallTimeWidget, time_zone_names
 from beat_store.triggers import validate_trigger_spec
+from beat_store.triggers.cron_syntax import CRON_FIELD_NAMES as CRON_FIELDS
+from beat_store.triggers.spec import (
+    CALENDAR_STEPS,
+    INTERVAL_UNITS,
+    MAX_AND_ITERATIONS,
+    MAX_AND_THRESHOLD,
+    TIME_OF_DAY_LIMITS,
+)
 
-CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
-INTERVAL_FIELDS = ("weeks", "days", "hours", "minutes", "seconds")
-CALENDAR_FIELDS = ("years", "months", "weeks", "days", "hour", "minute", "second")
+INTERVAL_FIELDS = INTERVAL_UNITS
+CALENDAR_FIELDS = (*CALENDAR_STEPS, *TIME_OF_DAY_LIMITS)
 COMBINATIONS = ("or", "and")
 #: The editor's own kind for a spec typed as JSON (nested combinations, or anything pasted).
 SPEC_KIND = "spec"
@@ -32,6 +39,10 @@ FIELD_OF_KEY: dict[str, dict[str, str]] = {
     "calendarinterval": {key: f"calendar_{key}" for key in CALENDAR_FIELDS},
     "date": {"run_at": "date_run_at"},
 }
+
+#: Spec key -> form field name of what only a top-level ``and`` has, and what only a member has.
+AND_FIELD_OF_KEY = {"threshold": "and_threshold", "max_iterations": "and_max_iterations"}
+MEMBER_FIELD_OF_KEY = {"start_at": "member_start_at", "end_at": "member_end_at", "timezone": "member_timezone"}
 
 SIMPLE_KINDS = [
     ("cron", "cron: crontab expression or fields"),
@@ -52,7 +63,8 @@ CRON_HELP = {
     "month": "1-12 or jan-dec, e.g. 1,4,7,10. Default *.",
     "day": "Day of month 1-31, or 'last'. Default *.",
     "week": "ISO week 1-53. Default *.",
-    "day_of_week": "0-6 or mon-sun (APScheduler: 0 = Monday), e.g. mon-fri. Default *.",
+    "day_of_week": "0-7 or sun-sat, numbered as in crontab and APScheduler 4 (0 and 7 = Sunday, 1 = Monday), "
+    "e.g. mon-fri or 1-5; a range may wrap past Sunday (sat-mon). Default *.",
     "hour": "0-23, e.g. 9 or 8-18/2.",
     "minute": "0-59, e.g. 0 or */15.",
     "second": "0-59. Default 0.",
@@ -63,6 +75,16 @@ def _count_field(label: str, help_text: str, *, whole: bool) -> forms.Field:
     if whole:
         return forms.IntegerField(label=label, required=False, min_value=0, help_text=help_text)
     return forms.FloatField(label=label, required=False, min_value=0, help_text=help_text)
+
+
+def _date_time_field(label: str, help_text: str) -> forms.Field:
+    """An ISO 8601 date-time typed as text (a space for the T), checked by the spec's validation."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        help_text=help_text,
+        widget=forms.TextInput(attrs={"placeholder": "2026-12-01 09:00", "class": "vTextField"}),
+    )
 
 
 class TriggerForm(forms.Form):
@@ -120,6 +142,39 @@ class TriggerForm(forms.Form):
     calendar_minute = _count_field("Minute", "0-59.", whole=True)
     calendar_second = _count_field("Second", "0-59.", whole=True)
 
+    and_threshold = forms.FloatField(
+        label="Threshold (seconds)",
+        required=False,
+        min_value=0,
+        max_value=MAX_AND_THRESHOLD,
+        help_text="How far apart the members' fire times may be and still agree; 0 = the same instant. "
+        "Empty: 1 second.",
+    )
+    and_max_iterations = forms.IntegerField(
+        label="Max iterations",
+        required=False,
+        min_value=1,
+        max_value=MAX_AND_ITERATIONS,
+        help_text=f"Rounds of asking the members before giving up (the schedule is then paused with the error); "
+        f"at most {MAX_AND_ITERATIONS:,}, which keeps a tick short. Empty: {MAX_AND_ITERATIONS:,}.",
+    )
+
+    member_start_at = _date_time_field(
+        "Member start",
+        "Optional: no fire time of this member before it; also its first fire time (interval) or start date "
+        "(calendar interval). A wall time in the member's zone, e.g. 2026-12-01 09:00 (or add +01:00).",
+    )
+    member_end_at = _date_time_field(
+        "Member end", "Optional: no fire time of this member after it. A wall time in the member's zone."
+    )
+    member_timezone = forms.CharField(
+        label="Member time zone",
+        required=False,
+        max_length=63,
+        help_text="Optional IANA zone in which this member reads the wall clock; empty: the schedule's zone.",
+        widget=DatalistInput(time_zone_names),
+    )
+
     spec_json = forms.CharField(
         label="Trigger spec (JSON)",
         required=False,
@@ -131,6 +186,9 @@ class TriggerForm(forms.Form):
     def __init__(self, *args: Any, member: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.member = member
+        # A member has its own bounds and zone; the top-level trigger has the schedule's, and the 'and' options.
+        for name in (AND_FIELD_OF_KEY if member else MEMBER_FIELD_OF_KEY).values():
+            del self.fields[name]
         if member:
             kind_field = self.fields["kind"]
             assert isinstance(kind_field, forms.ChoiceField)
@@ -158,7 +216,25 @@ class TriggerForm(forms.Form):
             self.add_error("date_run_at", "Give the date and time of the single run, e.g. 2026-12-01 09:00.")
         elif kind == SPEC_KIND:
             self._parse_spec_json(cleaned)
+        if kind and self.member:
+            self._check_member_options(cleaned)
         return cleaned
+
+    def member_options(self) -> dict[str, str]:
+        """A member's own start_at, end_at and timezone as spec values (only those filled in)."""
+        options = {}
+        for key, name in MEMBER_FIELD_OF_KEY.items():
+            text = (self.cleaned_data.get(name) or "").strip()
+            if text:
+                options[key] = text.replace(" ", "T", 1) if key != "timezone" else text
+        return options
+
+    def _check_member_options(self, cleaned: Mapping[str, Any]) -> None:
+        spec = cleaned.get("spec_value")
+        if not isinstance(spec, Mapping):
+            return
+        for key in set(spec) & set(self.member_options()):
+            self.add_error(MEMBER_FIELD_OF_KEY[key], f"The JSON spec sets {key} too: give it in one place, not both.")
 
     def _check_cron_fields(self, cleaned: Mapping[str, Any]) -> None:
         given = [key for key in CRON_FIELDS if (cleaned.get(f"cron_{key}") or "").strip()]
@@ -186,7 +262,22 @@ class TriggerForm(forms.Form):
             self.add_error("spec_json", f"Not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}.")
 
     def build_spec(self) -> Any:
-        """The (not yet validated) spec of a simple kind or a JSON member; call after ``is_valid()``."""
+        """The (not yet validated) spec of a simple kind or a JSON member, with a member's own options; call
+        after ``is_valid()``."""
+        spec = self._build_kind_spec()
+        if self.member and isinstance(spec, Mapping):
+            return {**spec, **self.member_options()}
+        return spec
+
+    def and_options(self) -> dict[str, Any]:
+        """The top-level ``and``'s threshold and max_iterations (only those filled in)."""
+        return {
+            key: _number(self.cleaned_data[name])
+            for key, name in AND_FIELD_OF_KEY.items()
+            if self.cleaned_data.get(name) is not None
+        }
+
+    def _build_kind_spec(self) -> Any:
         cleaned = self.cleaned_data
         kind = cleaned["kind"]
         if kind == SPEC_KIND:
@@ -210,14 +301,25 @@ class TriggerForm(forms.Form):
     def add_spec_error(self, error: InvalidTrigger, path: list[str]) -> None:
         """Show ``error`` (its field path relative to this trigger in ``path``) next to the field it names."""
         kind = self.cleaned_data.get("kind", "")
-        field = FIELD_OF_KEY.get(kind, {}).get(path[0]) if len(path) == 1 else None
-        if kind == SPEC_KIND:
+        field = _form_field(kind, path[0], member=self.member) if len(path) == 1 else None
+        if kind == SPEC_KIND and field is not None and not (self.cleaned_data.get(field) or "").strip():
+            field = None  # the value came from the JSON spec: say so there
+        if kind == SPEC_KIND and field is None:
             where = ".".join(path)
             self.add_error("spec_json", f"{where}: {error.reason}" if where else error.reason)
         elif field is not None:
             self.add_error(field, _sentence(error.reason))
         else:
             self.add_error(None, _sentence(error.reason))
+
+
+def _form_field(kind: str, key: str, *, member: bool) -> str | None:
+    """The form field showing spec key ``key`` of a trigger of ``kind`` (None: the JSON box or the form)."""
+    if member and key in MEMBER_FIELD_OF_KEY:
+        return MEMBER_FIELD_OF_KEY[key]
+    if not member and kind == "and" and key in AND_FIELD_OF_KEY:
+        return AND_FIELD_OF_KEY[key]
+    return FIELD_OF_KEY.get(kind, {}).get(key)
 
 
 def _number(value: float | int | None) -> float | int:
@@ -237,15 +339,17 @@ def initial_from_spec(spec: Mapping[str, Any] | None, *, member: bool = False) -
         return {"kind": "" if member else "cron"}
     kind = spec["type"]
     if kind in COMBINATIONS and not member:
-        return {"kind": kind}
+        return {"kind": kind, **{name: spec[key] for key, name in AND_FIELD_OF_KEY.items() if key in spec}}
     if kind not in FIELD_OF_KEY:
         return {"kind": SPEC_KIND, "spec_json": json.dumps(spec, indent=2)}
     initial: dict[str, Any] = {"kind": kind}
-    for key, field in FIELD_OF_KEY[kind].items():
+    for key, field in {**FIELD_OF_KEY[kind], **(MEMBER_FIELD_OF_KEY if member else {})}.items():
         if key in spec:
             initial[field] = spec[key]
-    if kind == "date":
-        initial["date_run_at"] = str(spec.get("run_at", "")).replace("T", " ", 1)
+    for key in ("run_at", "start_at", "end_at"):
+        field = FIELD_OF_KEY["date"]["run_at"] if key == "run_at" else MEMBER_FIELD_OF_KEY[key]
+        if field in initial:
+            initial[field] = str(initial[field]).replace("T", " ", 1)
     return initial
 
 
@@ -274,10 +378,7 @@ class TriggerEditor:
         )
         self.spec: dict[str, Any] | None = None
         self.errors: list[str] = []
-
-    @property
-    def is_combination(self) -> bool:
-        return self.form.chosen_kind in COMBINATIONS
+        self._used: list[TriggerForm] = []
 
     def is_valid(self) -> bool:
         """Build and validate the spec; on success ``self.spec`` holds it, normalised."""
@@ -289,15 +390,23 @@ class TriggerEditor:
                 return False
             used = [member for member in self.members.forms if not member.is_unused]
             spec: dict[str, Any] = {"type": kind, "triggers": [member.build_spec() for member in used]}
+            if kind == "and":
+                spec.update(self.form.and_options())
         else:
             used = []
             spec = self.form.build_spec()
+        self._used = used
         try:
             self.spec = validate_trigger_spec(spec)
         except InvalidTrigger as error:
-            self._route_error(error, used)
+            self.show_error(error)
             return False
         return True
+
+    def show_error(self, error: InvalidTrigger) -> None:
+        """Put ``error`` (a path into the spec built by ``is_valid()``) next to the field it names; also for
+        errors only building the trigger finds (a member's bound in a DST gap of its zone)."""
+        self._route_error(error, self._used)
 
     def _route_error(self, error: InvalidTrigger, used: list[TriggerForm]) -> None:
         path = error.field.split(".") if error.field else []

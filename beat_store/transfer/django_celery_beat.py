@@ -34,6 +34,7 @@ from typing import Any
 from beat_store.exceptions import InvalidTrigger
 from beat_store.transfer.importing import ScheduleDraft, Unsupported
 from beat_store.transfer.sources import SourceReading, SourceUnavailable
+from beat_store.triggers.cron_syntax import crontab_expression
 
 BACKEND_CLEANUP = "celery.backend_cleanup"
 _PERIOD_UNITS = {"days": "days", "hours": "hours", "minutes": "minutes", "seconds": "seconds"}
@@ -115,14 +116,9 @@ def _raw_trigger_of(task: Any) -> tuple[dict[str, Any], str | None]:
         return _interval_spec(task.interval.every, task.interval.period), None
     if task.crontab is not None:
         crontab = task.crontab
-        parts = (
-            crontab.minute,
-            crontab.hour,
-            crontab.day_of_month,
-            crontab.month_of_year,
-            crontab.day_of_week,
+        expression = crontab_expression(
+            crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week
         )
-        expression = " ".join(str(part).replace(" ", "") for part in parts)
         return {"type": "cron", "expression": expression}, str(crontab.timezone)
     if task.clocked is not None:
         return {"type": "date", "run_at": task.clocked.clocked_time.isoformat()}, None

@@ -1,4 +1,4 @@
-"""Schedules -> records (plain JSON-able dicts of every SPEC.md schedule field except beat's state)."""
+"""Schedules -> records (plain JSON-able dicts of every docs/spec.md schedule field except beat's state)."""
 
 from __future__ import annotations
 

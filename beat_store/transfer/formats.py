@@ -1,7 +1,11 @@
 """Files of schedules: JSON and YAML documents (what ``beat_store_export`` writes) and INI files.
 
-A JSON/YAML document is ``{"version": 1, "schedules": [<record>, ...]}`` (a bare list of records is accepted
-too); a record holds the schedule fields of SPEC.md, datetimes as ISO 8601 strings.
+A JSON/YAML document is ``{"version": 2, "schedules": [<record>, ...]}`` (a bare list of records is accepted
+too, and read as version 2); a record holds the schedule fields of docs/spec.md, datetimes as ISO 8601 strings.
+
+Version 1 documents were written before issue #13, when a cron trigger's ``day_of_week`` field numbered weekdays
+as APScheduler 3 does (0 = Monday): reading one rewrites those fields to the same days in today's crontab
+numbering (0 and 7 = Sunday), so an old export imports with its days unchanged.
 
 The INI form, one section per schedule::
 
@@ -28,9 +32,12 @@ from pathlib import PurePath
 from typing import Any
 
 from beat_store.exceptions import BeatStoreError
+from beat_store.triggers.weekdays import convert_day_of_week_numbering
 
 FORMATS = ("json", "yaml", "ini")
-DOCUMENT_VERSION = 1
+DOCUMENT_VERSION = 2
+#: Documents whose cron ``day_of_week`` fields use APScheduler 3's numbering (0 = Monday).
+APSCHEDULER3_WEEKDAY_VERSIONS = (1,)
 _EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".ini": "ini", ".cfg": "ini"}
 _INI_RESERVED = ("call", "every", "at", "timezone", "description")
 _INI_UNITS = {"second": "seconds", "minute": "minutes", "hour": "hours", "day": "days", "week": "weeks"}
@@ -163,10 +170,11 @@ def _ini_value(text: str) -> Any:
 
 
 def _records_of(document: Any) -> list[dict[str, Any]]:
+    version = DOCUMENT_VERSION
     if isinstance(document, Mapping):
         version = document.get("version", DOCUMENT_VERSION)
-        if version != DOCUMENT_VERSION:
-            raise TransferFormatError(f"unsupported document version {version!r} (this beat_store reads 1)")
+        if version not in (*APSCHEDULER3_WEEKDAY_VERSIONS, DOCUMENT_VERSION):
+            raise TransferFormatError(f"unsupported document version {version!r} (this beat_store reads 1 and 2)")
         unknown = set(document) - {"version", "schedules"}
         if unknown:
             raise TransferFormatError(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}")
@@ -176,7 +184,16 @@ def _records_of(document: Any) -> list[dict[str, Any]]:
     for position, record in enumerate(document):
         if not isinstance(record, dict):
             raise TransferFormatError(f"schedule #{position + 1} is not an object of fields")
+    if version in APSCHEDULER3_WEEKDAY_VERSIONS:
+        return [_with_crontab_weekdays(record) for record in document]
     return document
+
+
+def _with_crontab_weekdays(record: dict[str, Any]) -> dict[str, Any]:
+    if "trigger" not in record:
+        return record
+    trigger = convert_day_of_week_numbering(record["trigger"], source="apscheduler3", target="crontab")
+    return {**record, "trigger": trigger}
 
 
 def _datetimes_as_text(value: Any) -> Any:

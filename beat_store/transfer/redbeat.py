@@ -30,6 +30,7 @@ from beat_store.exceptions import InvalidTrigger
 from beat_store.timezones import get_zone
 from beat_store.transfer.importing import ScheduleDraft, Unsupported
 from beat_store.transfer.sources import SourceReading, SourceUnavailable
+from beat_store.triggers.cron_syntax import crontab_expression
 
 DEFAULT_KEY_PREFIX = "redbeat:"
 _OPTION_COLUMNS = ("queue", "exchange", "routing_key", "priority", "headers")
@@ -130,7 +131,7 @@ def _schedule_fields(schedule: Any) -> dict[str, Any]:
         fields: dict[str, Any] = {"trigger": {"type": "interval", "seconds": float(schedule["every"])}}
     elif kind == "crontab":
         parts = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
-        expression = " ".join(str(schedule.get(part, "*")).replace(" ", "") for part in parts)
+        expression = crontab_expression(*(schedule.get(part, "*") for part in parts))
         fields = {"trigger": {"type": "cron", "expression": expression}}
     elif kind == "rrule":
         fields = _rrule_fields(schedule)

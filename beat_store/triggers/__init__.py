@@ -6,7 +6,7 @@ No models, no database, no clock (except ``next_fire_times``' default ``after``)
 from __future__ import annotations
 
 from beat_store.triggers.base import Trigger
-from beat_store.triggers.build import build_trigger, next_fire_times
+from beat_store.triggers.build import anchor_of, build_trigger, next_fire_times
 from beat_store.triggers.combining import AND_MAX_ITERATIONS, AND_THRESHOLD
 from beat_store.triggers.describe import describe_trigger
 from beat_store.triggers.spec import validate_trigger_spec
@@ -16,6 +16,7 @@ __all__ = [
     "AND_MAX_ITERATIONS",
     "AND_THRESHOLD",
     "Trigger",
+    "anchor_of",
     "build_trigger",
     "classify_wall_time",
     "describe_trigger",

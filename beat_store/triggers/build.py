@@ -12,16 +12,22 @@ from typing import Any
 from beat_store.exceptions import InvalidTrigger
 from beat_store.timezones import get_zone
 from beat_store.triggers.base import ONE_MICROSECOND, Trigger, to_utc
-from beat_store.triggers.bounds import BoundedTrigger
+from beat_store.triggers.bounds import BoundedTrigger, ShownInZone
 from beat_store.triggers.calendar_interval import CalendarIntervalTrigger
-from beat_store.triggers.combining import AndTrigger, OrTrigger
+from beat_store.triggers.combining import AND_MAX_ITERATIONS, AND_THRESHOLD, AndTrigger, OrTrigger
 from beat_store.triggers.cron import CronTrigger, fields_of
 from beat_store.triggers.date import DateTrigger
 from beat_store.triggers.interval import IntervalTrigger
-from beat_store.triggers.spec import INTERVAL_UNITS, parse_run_at, validate_trigger_spec
-from beat_store.triggers.wallclock import resolve_wall_time
+from beat_store.triggers.spec import INTERVAL_UNITS, join_path, parse_run_at, validate_trigger_spec
+from beat_store.triggers.wallclock import ambiguous_span, classify_wall_time, resolve_wall_time
 
 _UNUSED_ANCHOR = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
+
+
+def anchor_of(start_at: datetime | None, created_at: datetime) -> datetime:
+    """Where a schedule's interval and calendar triggers count from, and where its first fire time is looked
+    for: its ``start_at``, else the moment it was created (spec rule 8)."""
+    return start_at or created_at
 
 
 def build_trigger(
@@ -39,9 +45,9 @@ def build_trigger(
     every kind: no fire time before ``start_at`` or after ``end_at``.
     """
     zone = resolve_zone(timezone)
-    _require_aware(anchor, "anchor")
-    _require_aware(start_at, "start_at")
+    _require_aware(start_at, "start_at")  # before the anchor, which is often start_at: name the user's field
     _require_aware(end_at, "end_at")
+    _require_aware(anchor, "anchor")
     if start_at is not None and end_at is not None and to_utc(end_at) < to_utc(start_at):
         raise InvalidTrigger("end_at", "must not be earlier than start_at")
     trigger = _build_cached(spec, zone, anchor)
@@ -93,7 +99,40 @@ def _require_aware(moment: datetime | None, field: str) -> None:
         raise InvalidTrigger(field, "must be timezone-aware")
 
 
-def _build(spec: Mapping[str, Any], zone: tzinfo, anchor: datetime) -> Trigger:
+def _build(spec: Mapping[str, Any], zone: tzinfo, anchor: datetime, path: str = "") -> Trigger:
+    """A trigger of a normalised spec; a member's own ``timezone`` and bounds (``start_at`` also anchors it)
+    apply to it and to its own members."""
+    own_zone = get_zone(spec["timezone"]) if "timezone" in spec else zone
+    start_at, end_at = (
+        aware_bound(parse_run_at(spec[key]), own_zone, join_path(path, key)) if key in spec else None
+        for key in ("start_at", "end_at")
+    )
+    if start_at is not None and end_at is not None and to_utc(end_at) < to_utc(start_at):
+        raise InvalidTrigger(join_path(path, "end_at"), "must not be earlier than start_at")
+    trigger = _build_kind(spec, own_zone, anchor_of(start_at, anchor), path)
+    if start_at is not None or end_at is not None:
+        trigger = BoundedTrigger(trigger, start_at, end_at)
+    return trigger if own_zone is zone else ShownInZone(trigger, zone)
+
+
+def aware_bound(moment: datetime, zone: tzinfo, field: str) -> datetime:
+    """A bound as an instant. An aware bound is itself; a naive one is a wall time in ``zone``, at its first
+    occurrence when a DST fold repeats it. A naive bound skipped by a DST gap names no instant: refused (raises
+    ``InvalidTrigger(field, ...)``), as APScheduler 4 refuses it, rather than moved."""
+    if moment.utcoffset() is not None:
+        return moment
+    naive = moment.replace(fold=0)
+    if classify_wall_time(naive, zone) == "gap":
+        gap_start, gap_end = ambiguous_span(naive, zone)
+        raise InvalidTrigger(
+            field,
+            f"{naive.isoformat()} does not exist in {zone}: the clocks go forward from {gap_start:%H:%M} to "
+            f"{gap_end:%H:%M} that day (DST gap); give a time outside the gap, or one with a UTC offset",
+        )
+    return naive.replace(tzinfo=zone)
+
+
+def _build_kind(spec: Mapping[str, Any], zone: tzinfo, anchor: datetime, path: str) -> Trigger:
     kind = spec["type"]
     if kind == "interval":
         period = timedelta(**{unit: spec[unit] for unit in INTERVAL_UNITS})
@@ -113,8 +152,17 @@ def _build(spec: Mapping[str, Any], zone: tzinfo, anchor: datetime) -> Trigger:
             start_date=anchor.astimezone(zone).date(),
             zone=zone,
         )
-    members = [_build(member, zone, anchor) for member in spec["triggers"]]
-    return OrTrigger(members) if kind == "or" else AndTrigger(members)
+    members = [
+        _build(member, zone, anchor, join_path(path, f"triggers.{index}"))
+        for index, member in enumerate(spec["triggers"])
+    ]
+    if kind == "or":
+        return OrTrigger(members)
+    return AndTrigger(
+        members,
+        threshold=timedelta(seconds=spec.get("threshold", AND_THRESHOLD.total_seconds())),
+        max_iterations=spec.get("max_iterations", AND_MAX_ITERATIONS),
+    )
 
 
 def next_fire_times(
@@ -130,9 +178,10 @@ def next_fire_times(
 
     ``after`` defaults to now; ``timezone`` to the schedule default (``BEAT_STORE_DEFAULT_TIMEZONE``, Celery's
     ``timezone``, Django's ``TIME_ZONE``). A naive ``after``/``start_at``/``end_at`` is a wall time in
-    ``timezone``. As for a new schedule, the anchor (an interval's first fire time, a calendar interval's
-    start date) is ``start_at``, else ``after``. Raises ``InvalidTrigger`` for a bad spec, ``TriggerGaveUp``
-    when an ``and`` trigger's members never agree.
+    ``timezone``: a bound (``start_at``/``end_at``) skipped by a DST gap is refused (``InvalidTrigger``), while
+    ``after`` in a gap means the first instant after it. As for a new schedule, the anchor (an interval's first
+    fire time, a calendar interval's start date) is ``start_at``, else ``after``. Raises ``InvalidTrigger`` for
+    a bad spec, ``TriggerGaveUp`` when an ``and`` trigger's members never agree.
     """
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise InvalidTrigger("count", f"must be a whole number >= 0, not {count!r}")
@@ -146,13 +195,18 @@ def next_fire_times(
 
         after = django_timezone.now()
     after = _aware(after, zone, "after")
-    start_at = None if start_at is None else _aware(start_at, zone, "start_at")
-    end_at = None if end_at is None else _aware(end_at, zone, "end_at")
-    built = build_trigger(trigger, timezone=zone, anchor=start_at or after, start_at=start_at, end_at=end_at)
+    start_at = None if start_at is None else aware_bound(_datetime(start_at, "start_at"), zone, "start_at")
+    end_at = None if end_at is None else aware_bound(_datetime(end_at, "end_at"), zone, "end_at")
+    built = build_trigger(trigger, timezone=zone, anchor=anchor_of(start_at, after), start_at=start_at, end_at=end_at)
+    return fire_times_of(built, after=after, count=count)
+
+
+def fire_times_of(trigger: Trigger, *, after: datetime, count: int) -> list[datetime]:
+    """Up to ``count`` fire times of a built trigger at or after ``after`` (aware), ascending."""
     fire_times: list[datetime] = []
     moment = after
     while len(fire_times) < count:
-        fire_time = built.next_at_or_after(moment)
+        fire_time = trigger.next_at_or_after(moment)
         if fire_time is None:
             break
         fire_times.append(fire_time)
@@ -161,8 +215,13 @@ def next_fire_times(
 
 
 def _aware(moment: datetime, zone: tzinfo, field: str) -> datetime:
-    if not isinstance(moment, datetime):
-        raise InvalidTrigger(field, f"must be a datetime, not {type(moment).__name__}")
+    moment = _datetime(moment, field)
     if moment.utcoffset() is None:
         return resolve_wall_time(moment, zone)
+    return moment
+
+
+def _datetime(moment: object, field: str) -> datetime:
+    if not isinstance(moment, datetime):
+        raise InvalidTrigger(field, f"must be a datetime, not {type(moment).__name__}")
     return moment

@@ -1,4 +1,4 @@
-"""``cron``: APScheduler 3's field syntax, with our own search over wall-clock times and SPEC rule 6 for DST.
+"""``cron``: APScheduler 3's field syntax, with our own search over wall-clock times and spec rule 6 for DST.
 
 APScheduler's field objects parse and match; the search below walks naive wall-clock datetimes of the
 schedule's zone, then resolves the matching wall time to real instants (see ``wallclock``), because
@@ -18,7 +18,7 @@ from apscheduler.triggers.cron.fields import BaseField
 
 from beat_store.exceptions import TriggerGaveUp
 from beat_store.triggers.base import UTC, ceil_to_second, to_utc
-from beat_store.triggers.cron_syntax import crontab_to_fields
+from beat_store.triggers.cron_syntax import CRON_FIELD_NAMES, apscheduler_day_of_week, crontab_to_fields
 from beat_store.triggers.wallclock import ambiguous_span, classify_wall_time, transition_instant
 
 ONE_DAY = timedelta(days=1)
@@ -34,10 +34,13 @@ _RECENT_ANSWERS = 256
 
 
 def fields_of(spec: Mapping[str, Any]) -> dict[str, str]:
-    """APScheduler field values of a normalised cron spec (crontab line converted)."""
+    """APScheduler 3 field values of a normalised cron spec (crontab line converted, weekdays by name)."""
     if "expression" in spec:
         return crontab_to_fields(spec["expression"])
-    return {name: value for name, value in spec.items() if name != "type"}
+    values = {name: value for name, value in spec.items() if name in CRON_FIELD_NAMES}
+    if "day_of_week" in values:
+        values["day_of_week"] = apscheduler_day_of_week(values["day_of_week"])
+    return values
 
 
 def _is_every_value(cron_field: BaseField) -> bool:
@@ -67,7 +70,7 @@ class CronTrigger:
 
     @property
     def hour_is_every_value(self) -> bool:
-        """SPEC rule 6's exception: with hour ``*``, every matching real instant fires (fold: both passes)."""
+        """spec rule 6's exception: with hour ``*``, every matching real instant fires (fold: both passes)."""
         return _is_every_value(self.fields["hour"])
 
     def next_at_or_after(self, moment: datetime) -> datetime | None:

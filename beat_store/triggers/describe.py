@@ -12,6 +12,7 @@ from apscheduler.triggers.cron.fields import BaseField
 
 from beat_store.exceptions import InvalidTrigger
 from beat_store.triggers.base import UTC
+from beat_store.triggers.build import resolve_zone
 from beat_store.triggers.cron import fields_of
 from beat_store.triggers.spec import CALENDAR_STEPS, INTERVAL_UNITS, parse_run_at, validate_trigger_spec
 
@@ -33,6 +34,22 @@ def describe_trigger(spec: Mapping[str, Any], timezone: str) -> str:
 
 
 def _describe(spec: Mapping[str, Any], timezone: str) -> str:
+    timezone = spec.get("timezone", timezone)  # a member's own zone
+    return _describe_kind(spec, timezone) + _describe_bounds(spec)
+
+
+def _describe_bounds(spec: Mapping[str, Any]) -> str:
+    parts = [f"{word} {_moment(spec[key])}" for key, word in (("start_at", "from"), ("end_at", "until")) if key in spec]
+    return f", {' '.join(parts)}" if parts else ""
+
+
+def _moment(text: str) -> str:
+    moment = parse_run_at(text)
+    offset = moment.strftime("%z") if moment.utcoffset() is not None else ""
+    return f"{moment:%Y-%m-%d} {_clock(moment)}{offset[:3] + ':' + offset[3:] if offset else ''}"
+
+
+def _describe_kind(spec: Mapping[str, Any], timezone: str) -> str:
     kind = spec["type"]
     if kind == "interval":
         return f"Every {_amounts(spec, INTERVAL_UNITS)}"
@@ -47,7 +64,12 @@ def _describe(spec: Mapping[str, Any], timezone: str) -> str:
         f"({text})" if member["type"] in ("or", "and") else text
         for member, text in zip(spec["triggers"], members, strict=True)
     ]
-    return f"{'Any' if kind == 'or' else 'All'} of: {'; '.join(members)}"
+    if kind == "or":
+        return f"Any of: {'; '.join(members)}"
+    options = [f"within {spec['threshold']:g} s"] if "threshold" in spec else []
+    options += [f"at most {spec['max_iterations']:,} tries"] if "max_iterations" in spec else []
+    heading = f"All of ({', '.join(options)})" if options else "All of"
+    return f"{heading}: {'; '.join(members)}"
 
 
 def _amounts(spec: Mapping[str, Any], units: tuple[str, ...]) -> str:
@@ -62,8 +84,6 @@ def _clock(moment: time | datetime) -> str:
 def _describe_date(spec: Mapping[str, Any], timezone: str) -> str:
     run_at = parse_run_at(spec["run_at"])
     if run_at.utcoffset() is not None:
-        from beat_store.triggers.build import resolve_zone
-
         run_at = run_at.astimezone(resolve_zone(timezone))
     return f"Once, at {run_at:%Y-%m-%d} {_clock(run_at)} ({timezone})"
 

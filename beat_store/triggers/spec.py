@@ -1,4 +1,4 @@
-"""Validation and normalisation of JSON trigger specs (SPEC.md "Trigger specs")."""
+"""Validation and normalisation of JSON trigger specs (docs/spec.md "Trigger specs")."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from beat_store.exceptions import InvalidTrigger
+from beat_store.timezones import get_zone
 from beat_store.triggers.cron_syntax import CRON_FIELD_NAMES, check_cron_field, crontab_to_fields
 
 MAX_NESTING = 5
@@ -17,6 +18,16 @@ CALENDAR_STEPS = ("years", "months", "weeks", "days")
 CALENDAR_STEP_LIMITS = {"years": 9998, "months": 9998 * 12, "weeks": 9998 * 52, "days": 9998 * 365}
 TIME_OF_DAY_LIMITS = {"hour": 23, "minute": 59, "second": 59}
 TRIGGER_TYPES = ("date", "interval", "cron", "calendarinterval", "or", "and")
+#: ``and`` options (APScheduler 4's names and defaults: 1 s, 10,000). The limits keep a tick bounded: 10,000
+#: rounds of members that never agree cost about half a second, and a threshold over a day would let members
+#: "agree" on fire times of different days.
+AND_OPTIONS = ("threshold", "max_iterations")
+MAX_AND_THRESHOLD = 86_400
+MAX_AND_ITERATIONS = 10_000
+#: What a member of an ``or``/``and`` may carry of its own (APScheduler 4 triggers carry ``start_time``,
+#: ``end_time`` and ``timezone``; the spec says ``_at`` like the schedule's fields and ``run_at``).
+MEMBER_OPTIONS = ("start_at", "end_at", "timezone")
+_APSCHEDULER_NAMES = {"start_time": "start_at", "end_time": "end_at", "run_time": "run_at"}
 
 Spec = dict[str, Any]
 
@@ -49,15 +60,53 @@ def _validate(spec: object, path: str, depth: int) -> Spec:
             join_path(path, "type"),
             f"unknown trigger type {kind!r}; expected one of {', '.join(TRIGGER_TYPES)}",
         )
-    return _VALIDATORS[kind](spec, path, depth)
+    options = {key: spec[key] for key in MEMBER_OPTIONS if key in spec}
+    if options and depth == 0:
+        key = next(iter(options))
+        raise InvalidTrigger(
+            key, f"only members of an 'or'/'and' carry their own {key}: set the schedule's {key} instead"
+        )
+    try:
+        normalised = _VALIDATORS[kind]({key: value for key, value in spec.items() if key not in options}, path, depth)
+    except InvalidTrigger as error:
+        if depth == 0 or not error.reason.startswith("unknown field"):
+            raise
+        reason, hint, aps_name = error.reason.partition(" (APScheduler's")
+        raise InvalidTrigger(
+            error.field, f"{reason}, and as a member {', '.join(MEMBER_OPTIONS)}{hint}{aps_name}"
+        ) from None
+    return {**normalised, **_validate_member_options(options, path)}
+
+
+def _validate_member_options(options: Mapping[str, Any], path: str) -> Spec:
+    normalised: Spec = {}
+    if "timezone" in options:
+        field = join_path(path, "timezone")
+        try:
+            get_zone(options["timezone"])
+        except InvalidTrigger as error:
+            raise InvalidTrigger(field, error.reason) from None
+        normalised["timezone"] = options["timezone"].strip()
+    bounds = {key: parse_run_at(options[key], join_path(path, key)) for key in ("start_at", "end_at") if key in options}
+    start_at, end_at = bounds.get("start_at"), bounds.get("end_at")
+    if start_at is not None and end_at is not None and _comparable(start_at, end_at) and end_at < start_at:
+        raise InvalidTrigger(join_path(path, "end_at"), "must not be earlier than start_at")
+    normalised.update({key: moment.isoformat() for key, moment in bounds.items()})
+    return normalised
+
+
+def _comparable(first: datetime, second: datetime) -> bool:
+    """Both naive (wall times of one zone) or both aware; a naive and an aware one are compared when built."""
+    return (first.utcoffset() is None) == (second.utcoffset() is None)
 
 
 def _reject_unknown_fields(spec: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> None:
     for key in spec:
         if key != "type" and key not in allowed:
+            hint = f" (APScheduler's {key} is {_APSCHEDULER_NAMES[key]} here)" if key in _APSCHEDULER_NAMES else ""
             raise InvalidTrigger(
                 join_path(path, key),
-                f"unknown field for the {spec['type']} trigger; expected one of {', '.join(allowed)}",
+                f"unknown field for the {spec['type']} trigger; expected one of {', '.join(allowed)}{hint}",
             )
 
 
@@ -177,7 +226,7 @@ def _validate_calendar_interval(spec: Mapping[str, Any], path: str, depth: int) 
 
 
 def _validate_combination(spec: Mapping[str, Any], path: str, depth: int) -> Spec:
-    _reject_unknown_fields(spec, ("triggers",), path)
+    _reject_unknown_fields(spec, ("triggers", *AND_OPTIONS) if spec["type"] == "and" else ("triggers",), path)
     if depth >= MAX_NESTING:
         raise InvalidTrigger(path or None, f"combinations ('or', 'and') nest at most {MAX_NESTING} deep")
     field = join_path(path, "triggers")
@@ -191,7 +240,29 @@ def _validate_combination(spec: Mapping[str, Any], path: str, depth: int) -> Spe
     return {
         "type": spec["type"],
         "triggers": [_validate(member, f"{field}.{index}", depth + 1) for index, member in enumerate(members)],
+        **_validate_and_options(spec, path),
     }
+
+
+def _validate_and_options(spec: Mapping[str, Any], path: str) -> Spec:
+    """``threshold`` (seconds) and ``max_iterations`` as given; left out, they keep their defaults unwritten, so
+    that specs stored before they existed stay equal to their normalised form."""
+    options: Spec = {}
+    if "threshold" in spec:
+        field = join_path(path, "threshold")
+        threshold = _number(spec["threshold"], field, whole=False)
+        if threshold > MAX_AND_THRESHOLD:
+            raise InvalidTrigger(field, f"must be at most {MAX_AND_THRESHOLD} seconds (one day), not {threshold!r}")
+        options["threshold"] = threshold
+    if "max_iterations" in spec:
+        field = join_path(path, "max_iterations")
+        iterations = _number(spec["max_iterations"], field, whole=True)
+        if not 1 <= iterations <= MAX_AND_ITERATIONS:
+            raise InvalidTrigger(
+                field, f"must be between 1 and {MAX_AND_ITERATIONS:,} (a tick must stay short), not {iterations!r}"
+            )
+        options["max_iterations"] = int(iterations)
+    return options
 
 
 _VALIDATORS: dict[str, Callable[[Mapping[str, Any], str, int], Spec]] = {

@@ -1,6 +1,6 @@
 """Wall-clock times of a zone and the real instants they name, across DST gaps and folds.
 
-SPEC rule 6: a wall time repeated by a fall-back fires once, at its first occurrence; a wall time skipped by a
+spec rule 6: a wall time repeated by a fall-back fires once, at its first occurrence; a wall time skipped by a
 spring-forward fires once, at the first instant after the gap (the transition instant).
 """
 

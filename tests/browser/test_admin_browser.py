@@ -326,3 +326,41 @@ def test_the_prune_button_leads_to_the_prune_page(page: Any) -> None:
     page.wait_for_url("**/execution/prune/")
 
     assert page.locator("h1").inner_text() == "Prune executions"
+
+
+def test_an_and_trigger_with_a_member_in_its_own_zone_is_built_in_the_editor(page: Any) -> None:
+    page.goto("/admin/beat_store/schedule/add/")
+    page.fill("#id_name", "new york mornings")
+    page.fill("#id_task", "tests.add")
+    page.fill("#id_timezone", "Europe/Paris")
+
+    page.select_option("#id_trigger-kind", "and")
+    page.select_option("#id_trigger_members-0-kind", "cron")
+    page.fill("#id_trigger_members-0-cron_expression", "0 9 * * 1-5")
+    page.fill("#id_trigger_members-0-member_timezone", "America/New_York")
+    page.fill("#id_trigger_members-0-member_start_at", "2026-01-01 00:00")
+    page.select_option("#id_trigger_members-1-kind", "cron")
+    page.fill("#id_trigger_members-1-cron_expression", "* * * * *")
+    page.fill("#id_trigger-and_threshold", "30")
+
+    assert page.locator("#id_trigger-and_max_iterations").is_visible()  # the 'and' options show for 'and'
+    assert page.locator("#id_trigger_members-0-member_timezone").is_visible()
+    page.select_option("#id_trigger_members-1-kind", "")
+    assert page.locator("#id_trigger_members-1-member_timezone").is_hidden()  # an unused member has no options
+    page.select_option("#id_trigger_members-1-kind", "cron")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+
+    assert Schedule.objects.get(name="new york mornings").trigger == {
+        "type": "and",
+        "triggers": [
+            {
+                "type": "cron",
+                "expression": "0 9 * * 1-5",
+                "start_at": "2026-01-01T00:00:00",
+                "timezone": "America/New_York",
+            },
+            {"type": "cron", "expression": "* * * * *"},
+        ],
+        "threshold": 30,
+    }

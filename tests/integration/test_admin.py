@@ -279,6 +279,121 @@ def test_invalid_input_gives_a_form_error_and_saves_nothing(
     assert not Schedule.objects.exists()
 
 
+def test_add_form_saves_and_options_and_each_members_own_bounds_and_zone(admin_client: Client) -> None:
+    data = form_data(
+        **{
+            "trigger-kind": "and",
+            "trigger-and_threshold": "2.5",
+            "trigger-and_max_iterations": "500",
+            "trigger_members-0-kind": "cron",
+            "trigger_members-0-cron_expression": "0 9 * * 1-5",
+            "trigger_members-0-member_timezone": "America/New_York",
+            "trigger_members-0-member_start_at": "2026-01-01 00:00",
+            "trigger_members-1-kind": "calendarinterval",
+            "trigger_members-1-calendar_days": "1",
+            "trigger_members-1-calendar_hour": "15",  # 09:00 in New York
+            "trigger_members-1-member_end_at": "2030-01-01 00:00:00+00:00",
+        }
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    trigger = Schedule.objects.get(name="nightly report").trigger
+    assert trigger["threshold"] == 2.5
+    assert trigger["max_iterations"] == 500
+    assert trigger["triggers"][0] == {
+        "type": "cron",
+        "expression": "0 9 * * 1-5",
+        "start_at": "2026-01-01T00:00:00",
+        "timezone": "America/New_York",
+    }
+    assert trigger["triggers"][1]["end_at"] == "2030-01-01T00:00:00+00:00"
+
+
+def test_a_saved_members_options_are_shown_for_editing(admin_client: Client) -> None:
+    schedule = make_schedule(
+        trigger={
+            "type": "and",
+            "threshold": 30,
+            "triggers": [{"type": "cron", "hour": "9", "timezone": "Asia/Tokyo", "start_at": "2026-01-01T09:00:00"}],
+        }
+    )
+
+    page = admin_client.get(reverse("admin:beat_store_schedule_change", args=[schedule.pk])).content.decode()
+
+    assert 'name="trigger-and_threshold" value="30"' in page
+    assert 'name="trigger_members-0-member_timezone" value="Asia/Tokyo"' in page
+    assert 'name="trigger_members-0-member_start_at" value="2026-01-01 09:00:00"' in page
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        (
+            {"trigger_members-0-member_start_at": "2026-03-29 02:30"},
+            "member_start_at",
+            "2026-03-29T02:30:00 does not exist in Europe/Paris: the clocks go forward from 02:00 to 03:00",
+        ),
+        (
+            {"trigger_members-0-member_timezone": "Mars/Base"},
+            "member_timezone",
+            "Unknown time zone &#x27;Mars/Base&#x27;.",
+        ),
+        (
+            {
+                "trigger_members-0-member_start_at": "2026-02-01 00:00",
+                "trigger_members-0-member_end_at": "2026-01-01 00:00",
+            },
+            "member_end_at",
+            "Must not be earlier than start_at.",
+        ),
+        ({"trigger-and_max_iterations": "20000"}, "and_max_iterations", "less than or equal to 10000"),
+        ({"trigger-and_threshold": "-1"}, "and_threshold", "greater than or equal to 0"),
+    ],
+    ids=[
+        "a member's start in a DST gap is refused next to it",
+        "a member's unknown zone is refused next to it",
+        "a member's end before its start is refused next to it",
+        "too many iterations are refused",
+        "a negative threshold is refused",
+    ],
+)
+def test_bad_member_and_and_options_are_shown_next_to_their_field(
+    admin_client: Client, overrides: dict[str, str], field: str, message: str
+) -> None:
+    data = form_data(
+        **{
+            "trigger-kind": "and",
+            "trigger_members-0-kind": "cron",
+            "trigger_members-0-cron_expression": "0 9 * * *",
+            **overrides,
+        }
+    )
+
+    page = admin_client.post(ADD_URL, data).content.decode()
+
+    field_block = page.split(f'data-field="{field}"', 1)[1].split('data-field="', 1)[0]
+    assert message in field_block
+    assert not Schedule.objects.exists()
+
+
+def test_preview_warns_of_a_dst_fold_in_a_members_zone(admin_client: Client) -> None:
+    data = form_data(
+        _preview="1",
+        **{
+            "trigger-kind": "or",
+            "trigger_members-0-kind": "date",
+            "trigger_members-0-date_run_at": "2030-11-03 01:30",
+            "trigger_members-0-member_timezone": "America/New_York",
+        },
+    )
+
+    page = admin_client.post(ADD_URL, data).content.decode()
+
+    assert "(01:30 in America/New_York, a member&#x27;s zone) falls in the hour repeated" in page
+
+
 def test_an_unknown_task_is_saved_with_a_warning_when_the_setting_allows_it(
     admin_client: Client, settings: Any
 ) -> None:

@@ -1,8 +1,12 @@
-"""The Python API of SPEC.md and the schedule model's save rules, against the real database."""
+"""The Python API of docs/spec.md and the schedule model's save rules, against the real database."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -19,7 +23,7 @@ from beat_store import (
 )
 from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.models import Execution, Schedule
-from tests import celery_app  # noqa: F401  (the memory-broker app becomes current: run_now sends there)
+from tests import celery_app  # the memory-broker app becomes current: run_now sends there
 
 pytestmark = pytest.mark.django_db
 
@@ -170,6 +174,152 @@ def test_resume_without_from_keeps_the_missed_fire_times_for_the_coalesce_policy
     assert resumed.next_fire_at == schedule.next_fire_at
 
 
+JANUARY_FIRST = datetime(2026, 1, 1, tzinfo=dt_timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        ({"start_at": datetime(2026, 1, 1, 9, 0)}, {"start_at": datetime(2026, 1, 1, 8, 0, tzinfo=dt_timezone.utc)}),
+        ({"end_at": datetime(2026, 7, 1, 9, 0)}, {"end_at": datetime(2026, 7, 1, 7, 0, tzinfo=dt_timezone.utc)}),
+        (
+            {"start_at": datetime(2026, 10, 25, 2, 30, fold=1)},
+            {"start_at": datetime(2026, 10, 25, 0, 30, tzinfo=dt_timezone.utc)},
+        ),
+    ],
+    ids=[
+        "a naive start is a wall time in the schedule's zone",
+        "a naive end is too, with summer time",
+        "a naive start in a DST fold is its first occurrence, whatever its fold",
+    ],
+)
+def test_add_schedule_reads_naive_bounds_in_the_schedules_zone(
+    bounds: dict[str, datetime], expected: dict[str, datetime]
+) -> None:
+    schedule = add_schedule("job", "tests.add", EVERY_MINUTE, timezone="Europe/Paris", **bounds)
+
+    stored = Schedule.objects.get(pk=schedule.pk)
+    assert {key: getattr(stored, key) for key in expected} == expected
+
+
+@pytest.mark.parametrize("bound", ["start_at", "end_at"])
+def test_add_schedule_refuses_a_naive_bound_in_a_dst_gap(bound: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        add_schedule("job", "tests.add", EVERY_MINUTE, timezone="Europe/Paris", **{bound: datetime(2026, 3, 29, 2, 30)})
+
+    assert list(caught.value.message_dict) == [bound]
+    assert "2026-03-29T02:30:00 does not exist in Europe/Paris" in caught.value.message_dict[bound][0]
+    assert not Schedule.objects.exists()
+
+
+def test_a_member_bound_in_a_dst_gap_is_a_validation_error_on_the_trigger() -> None:
+    trigger = {"type": "or", "triggers": [{"type": "cron", "hour": "9", "start_at": "2026-03-29T02:30:00"}]}
+
+    with pytest.raises(ValidationError) as caught:
+        add_schedule("job", "tests.add", trigger, timezone="Europe/Paris")
+
+    assert caught.value.message_dict["trigger"] == [
+        "triggers.0.start_at: 2026-03-29T02:30:00 does not exist in Europe/Paris: the clocks go forward from 02:00 "
+        "to 03:00 that day (DST gap); give a time outside the gap, or one with a UTC offset"
+    ]
+    assert not Schedule.objects.exists()
+
+
+def test_a_naive_bound_set_on_the_model_is_a_validation_error_not_a_crash() -> None:
+    schedule = Schedule(name="job", task="tests.add", trigger=EVERY_MINUTE, start_at=datetime(2026, 1, 1, 9, 0))
+
+    with pytest.raises(ValidationError) as caught:
+        schedule.full_clean()
+
+    assert caught.value.message_dict["start_at"] == ["must be timezone-aware"]
+
+
+def test_a_start_after_the_end_stays_an_error() -> None:
+    with pytest.raises(ValidationError) as caught:
+        add_schedule("job", "tests.add", EVERY_MINUTE, start_at=JANUARY_FIRST + timedelta(days=1), end_at=JANUARY_FIRST)
+
+    assert caught.value.message_dict["end_at"] == ["The end must not come before the start."]
+
+
+@pytest.mark.parametrize(
+    ("resume_from", "expected"),
+    [
+        (datetime(2026, 3, 1, 10, 30, tzinfo=dt_timezone.utc), datetime(2026, 3, 1, 11, 0, tzinfo=dt_timezone.utc)),
+        (datetime(2026, 3, 1, 11, 0, tzinfo=dt_timezone.utc), datetime(2026, 3, 1, 11, 0, tzinfo=dt_timezone.utc)),
+        (
+            datetime(2026, 3, 1, 11, 30, tzinfo=ZoneInfo("Europe/Paris")),
+            datetime(2026, 3, 1, 11, 0, tzinfo=dt_timezone.utc),
+        ),
+    ],
+    ids=[
+        "fire times before the moment are skipped",
+        "a fire time at the moment itself is kept",
+        "an aware moment in another zone is the same instant",
+    ],
+)
+def test_resume_from_a_datetime_fires_from_that_moment(resume_from: datetime, expected: datetime) -> None:
+    add_schedule("job", "tests.add", HOURLY, start_at=JANUARY_FIRST)
+    pause_schedule("job")
+
+    resumed = resume_schedule("job", resume_from=resume_from)
+
+    assert resumed.next_fire_at == expected
+    assert not resumed.paused
+    assert Schedule.objects.get(name="job").next_fire_at == expected
+
+
+def test_resume_from_a_later_moment_waits_for_it() -> None:
+    add_schedule("job", "tests.add", HOURLY, start_at=JANUARY_FIRST)
+    pause_schedule("job")
+    later = timezone.now() + timedelta(days=3)
+
+    resumed = resume_schedule("job", resume_from=later)
+
+    assert resumed.next_fire_at is not None
+    assert later <= resumed.next_fire_at < later + timedelta(hours=1)
+
+
+def test_resume_from_after_the_end_finishes_the_schedule_now() -> None:
+    add_schedule("job", "tests.add", HOURLY, start_at=JANUARY_FIRST, end_at=JANUARY_FIRST + timedelta(days=1))
+    pause_schedule("job")
+    before = timezone.now()
+
+    resumed = resume_schedule("job", resume_from=JANUARY_FIRST + timedelta(days=2))
+
+    assert resumed.next_fire_at is None
+    assert resumed.finished_at is not None
+    assert before <= resumed.finished_at <= timezone.now()
+
+
+@pytest.mark.parametrize(
+    ("resume_from", "message"),
+    [
+        (datetime(2026, 3, 1, 10, 30), "must be an aware datetime: the naive 2026-03-01T10:30:00 names no instant"),
+        ("later", "must be None, 'now' or an aware datetime, not 'later'"),
+        ("2026-03-01T10:30:00+00:00", "must be None, 'now' or an aware datetime"),
+        (date(2026, 3, 1), "must be None, 'now' or an aware datetime, not datetime.date(2026, 3, 1)"),
+        (1700000000, "must be None, 'now' or an aware datetime, not 1700000000"),
+    ],
+    ids=[
+        "a naive datetime is refused",
+        "a word other than now is refused",
+        "an ISO string is refused",
+        "a date is refused",
+        "a timestamp is refused",
+    ],
+)
+def test_resume_from_refuses_what_names_no_instant_and_leaves_the_schedule_paused(
+    resume_from: object, message: str
+) -> None:
+    add_schedule("job", "tests.add", HOURLY)
+    pause_schedule("job")
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        resume_schedule("job", resume_from=resume_from)  # type: ignore[arg-type]
+
+    assert Schedule.objects.get(name="job").paused
+
+
 @pytest.mark.parametrize(
     "call",
     [pause_schedule, resume_schedule, remove_schedule, run_now],
@@ -208,3 +358,28 @@ def test_run_now_is_skipped_at_max_instances_and_says_why() -> None:
 
     assert second.status == ExecutionStatus.SKIPPED
     assert "max" in second.result
+
+
+def test_declared_schedules_read_naive_bounds_in_their_zone_and_refuse_a_dst_gap(settings: Any) -> None:
+    from beat_store.declared import sync_declared_schedules
+
+    settings.BEAT_STORE_SCHEDULES = {
+        "paris mornings": {
+            "task": "tests.add",
+            "trigger": {"type": "cron", "hour": "9"},
+            "timezone": "Europe/Paris",
+            "start_at": datetime(2026, 1, 1, 9, 0),
+        },
+        "in the gap": {
+            "task": "tests.add",
+            "trigger": {"type": "cron", "hour": "9"},
+            "timezone": "Europe/Paris",
+            "start_at": datetime(2026, 3, 29, 2, 30),
+        },
+    }
+
+    report = sync_declared_schedules(celery_app.app)
+
+    assert Schedule.objects.get(name="paris mornings").start_at == datetime(2026, 1, 1, 8, 0, tzinfo=dt_timezone.utc)
+    assert report.refused["in the gap"].startswith("start_at: 2026-03-29T02:30:00 does not exist in Europe/Paris")
+    assert not Schedule.objects.filter(name="in the gap").exists()

@@ -1,4 +1,8 @@
-"""End to end: a real `celery beat -S beat_store.Scheduler` and a real `celery worker` over Redis."""
+"""End to end: a real `celery beat -S beat_store.Scheduler` and a real `celery worker` over Redis.
+
+Rules the engine decides alone (coalescing after a downtime, pauses, several beats taking turns) are tested
+in-process in test_engine.py; these are the ones that need real processes, signals and workers.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from itertools import pairwise
 import pytest
 from django.utils import timezone
 
-from beat_store import add_schedule, pause_schedule
+from beat_store import add_schedule
 from beat_store.enums import ExecutionStatus
 from beat_store.models import Execution, Schedule
 from tests.integration.processes import CeleryProcesses, wait_until
@@ -82,63 +86,6 @@ def test_retrying_task_ends_succeeded_after_a_retry(celery_processes: CeleryProc
     assert Schedule.objects.get(name="retries").is_finished
 
 
-def test_restarted_beat_follows_each_coalesce_policy(celery_processes: CeleryProcesses) -> None:
-    for policy in ("latest", "earliest", "all"):
-        add_schedule(
-            f"coalesce-{policy}",
-            "tests.add",
-            {"type": "interval", "seconds": 2},
-            args=[1, 1],
-            coalesce=policy,
-        )
-    celery_processes.start_worker()
-    beat = celery_processes.start_beat()
-    wait_until(
-        lambda: all(
-            Execution.objects.filter(schedule_name=f"coalesce-{p}").exists() for p in ("latest", "earliest", "all")
-        ),
-        timeout=60,
-        message="one run of each schedule before the downtime",
-    )
-    celery_processes.stop(beat)
-    stopped_at = timezone.now()
-    before = {
-        p: set(Execution.objects.filter(schedule_name=f"coalesce-{p}").values_list("fire_time", flat=True))
-        for p in ("latest", "earliest", "all")
-    }
-
-    time.sleep(7)  # downtime spanning three or four fire times of each schedule
-    celery_processes.start_beat("beat-again")
-
-    def runs_after_downtime(policy: str) -> list:
-        return sorted(
-            Execution.objects.filter(schedule_name=f"coalesce-{policy}", fire_time__gt=max(before[policy])).values_list(
-                "fire_time", flat=True
-            )
-        )
-
-    wait_until(
-        lambda: all(len(runs_after_downtime(p)) >= 2 for p in ("latest", "earliest", "all")),
-        timeout=60,
-        message="two runs after the restart for each schedule",
-    )
-    interval = timedelta(seconds=2)
-
-    all_runs = runs_after_downtime("all")
-    assert all_runs[0] - max(before["all"]) == interval, "all: the first missed fire time runs"
-    assert len(all_runs) >= 4, f"all: every missed fire time runs, {all_runs}"
-    assert all(later - earlier == interval for earlier, later in pairwise(all_runs)), "all: none is left out"
-
-    earliest_runs = runs_after_downtime("earliest")
-    assert earliest_runs[0] - max(before["earliest"]) == interval, "earliest: the earliest missed fire time runs"
-    assert earliest_runs[0] <= stopped_at + interval
-    assert earliest_runs[1] - earliest_runs[0] >= 2 * interval, "earliest: the other missed fire times do not"
-
-    latest_runs = runs_after_downtime("latest")
-    assert latest_runs[0] - max(before["latest"]) >= 3 * interval, "latest: the earlier missed fire times do not run"
-    assert latest_runs[1] - latest_runs[0] == interval, "latest: one run for the missed span, then on schedule"
-
-
 def test_edit_while_beat_runs_takes_effect_without_restart(celery_processes: CeleryProcesses) -> None:
     add_schedule("edited", "tests.add", {"type": "date", "run_at": "2099-01-01T00:00:00"}, args=[1, 2])
     celery_processes.start_worker()
@@ -158,20 +105,6 @@ def test_edit_while_beat_runs_takes_effect_without_restart(celery_processes: Cel
     )
     wait_until(lambda: Execution.objects.get(pk=first.pk).sent_at, timeout=10, message="the run to be sent")
     assert Execution.objects.get(pk=first.pk).sent_at - edited_at < timedelta(seconds=3)
-
-
-def test_paused_schedule_stops_firing(celery_processes: CeleryProcesses) -> None:
-    add_schedule("paused-later", "tests.add", EVERY_SECOND, args=[0, 0])
-    celery_processes.start_worker()
-    celery_processes.start_beat()
-    wait_until(lambda: Execution.objects.filter(schedule_name="paused-later").count() >= 2, timeout=60)
-
-    pause_schedule("paused-later")
-    time.sleep(1.5)  # let a run decided just before the pause go out
-    count_after_pause = Execution.objects.filter(schedule_name="paused-later").count()
-    time.sleep(4)
-
-    assert Execution.objects.filter(schedule_name="paused-later").count() == count_after_pause
 
 
 def test_beat_survives_sigterm_and_a_second_beat_sends_each_run_once(

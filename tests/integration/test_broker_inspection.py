@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from celery import Celery
 
-from beat_store import broker_inspection
 from beat_store.models import Execution, Schedule
+from beat_store.sending import broker_inspection
 
 pytestmark = pytest.mark.redis
 

@@ -267,7 +267,7 @@ def test_second_import_changes_nothing(schedules: list[Schedule], tmp_path: Path
 
 
 def _write_records(path: Path, *records: dict[str, object]) -> str:
-    path.write_text(json.dumps({"version": 1, "schedules": list(records)}))
+    path.write_text(json.dumps({"version": 2, "schedules": list(records)}))
     return str(path)
 
 

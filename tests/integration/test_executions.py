@@ -196,7 +196,7 @@ def test_long_results_are_cut_to_the_configured_length() -> None:
 
 
 def test_a_pending_run_whose_schedule_was_deleted_is_revoked_not_sent() -> None:
-    from beat_store.dispatch import send_claimed_runs
+    from beat_store.sending.dispatch import send_claimed_runs
     from tests.celery_app import app
 
     execution = make_execution(S.PENDING)
@@ -215,7 +215,7 @@ def test_a_pending_run_whose_schedule_was_deleted_is_revoked_not_sent() -> None:
 def test_a_run_in_doubt_already_in_redis_is_recorded_sent_without_a_second_message(redis_url: str) -> None:
     from celery import Celery
 
-    from beat_store.dispatch import send_claimed_runs
+    from beat_store.sending.dispatch import send_claimed_runs
     from tests.integration.broker import read_messages
 
     app = Celery("in-doubt", broker=redis_url, set_as_current=False)
@@ -233,7 +233,7 @@ def test_a_run_in_doubt_already_in_redis_is_recorded_sent_without_a_second_messa
 def test_a_run_in_doubt_missing_from_redis_is_published(redis_url: str) -> None:
     from celery import Celery
 
-    from beat_store.dispatch import send_claimed_runs
+    from beat_store.sending.dispatch import send_claimed_runs
     from tests.integration.broker import read_messages
 
     app = Celery("in-doubt", broker=redis_url, set_as_current=False)

@@ -1,4 +1,4 @@
-"""High availability (SPEC.md rule 10, issue 4): several real `celery beat` processes, a beat killed mid-herd,
+"""High availability (docs/spec.md rule 10, issue 4): several real `celery beat` processes, a beat killed mid-herd,
 Redis and PostgreSQL outages. No worker runs, so every published message stays in Redis and is counted there,
 next to the execution rows: one (schedule, fire time) must give one execution and one message.
 """

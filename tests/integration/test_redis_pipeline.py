@@ -8,7 +8,7 @@ Each case publishes the same two runs twice: once the way ``send_task`` does (ko
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -16,9 +16,9 @@ import pytest
 import redis
 from celery import Celery
 
-from beat_store import redis_pipeline
-from beat_store.messages import MessageFactory, message_options
 from beat_store.models import Execution, Schedule
+from beat_store.sending import redis_pipeline
+from beat_store.sending.messages import MessageFactory, message_options
 
 pytestmark = pytest.mark.redis
 
@@ -200,6 +200,87 @@ def test_a_kombu_that_pushes_at_once_keeps_producer_publish(
     assert set(factory._envelopes.values()) == {None}
     ids = sorted(json.loads(raw)["headers"]["id"] for raw in client.lrange("celery", 0, -1))
     assert ids == [run_of(number).task_id for number in (1, 2, 3)]
+
+
+def _move_correlation_id(message: dict[str, Any]) -> None:
+    message["correlation"] = message["properties"].pop("correlation_id")
+
+
+def _headers_inside_properties(message: dict[str, Any]) -> None:
+    message["properties"]["application_headers"] = message.pop("headers")
+    message["headers"] = {}
+
+
+#: Changes of where kombu puts a message's own values: derived envelopes would be wrong.
+ENVELOPE_CHANGES = {
+    "a property left out": lambda message: message["properties"].pop("body_encoding"),
+    "the body encoded otherwise": lambda message: message.update(body=message["body"][::-1]),
+    "the correlation id kept elsewhere": _move_correlation_id,
+    "the headers kept elsewhere": _headers_inside_properties,
+}
+#: Changes that are the same for every message: derived envelopes carry them.
+CONSTANT_ADDITIONS = {
+    "a new top-level field": lambda message: message.update(trace_format="w3c"),
+    "a new property": lambda message: message["properties"].update(body_checksum_kind="crc32"),
+}
+
+
+def patch_kombu_put(monkeypatch: pytest.MonkeyPatch, change: Callable[[dict[str, Any]], None]) -> None:
+    """Make kombu's Redis channel put ``change``d envelopes, as a later kombu might."""
+    from kombu.transport import redis as kombu_redis
+
+    original_put = kombu_redis.Channel._put
+
+    def put_changed_envelope(self: Any, queue: str, message: dict[str, Any], **kwargs: Any) -> Any:
+        change(message)
+        return original_put(self, queue, message, **kwargs)
+
+    monkeypatch.setattr(kombu_redis.Channel, "_put", put_changed_envelope)
+
+
+@pytest.mark.parametrize("change", CONSTANT_ADDITIONS.values(), ids=CONSTANT_ADDITIONS.keys())
+def test_a_constant_addition_to_kombu_envelope_is_carried_by_derived_messages(
+    app: Celery, client: redis.Redis, monkeypatch: pytest.MonkeyPatch, change: Callable[[dict[str, Any]], None]
+) -> None:
+    patch_kombu_put(monkeypatch, change)
+    runs = [run_of(number) for number in (1, 2, 3)]
+    at = datetime.now(timezone.utc)
+    publish_with_kombu(app, runs, at=at)
+    by_kombu = queued(client)
+    client.flushdb()
+
+    factory = publish_with_factory(app, runs, at=at)
+
+    assert any(envelope is not None for envelope in factory._envelopes.values()), "later runs were derived"
+    assert without_ttl(queued(client)) == without_ttl(by_kombu)
+
+
+@pytest.mark.parametrize("change", ENVELOPE_CHANGES.values(), ids=ENVELOPE_CHANGES.keys())
+def test_a_kombu_whose_envelope_changed_keeps_producer_publish_and_says_so_once(
+    app: Celery,
+    client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    change: Callable[[dict[str, Any]], None],
+) -> None:
+    """The guard: every message goes out as this (changed) kombu builds it, none as beat_store would derive it."""
+    patch_kombu_put(monkeypatch, change)
+    monkeypatch.setattr(redis_pipeline, "_reported_mismatch", False)
+    runs = [run_of(number) for number in (1, 2, 3)]
+    at = datetime.now(timezone.utc)
+    publish_with_kombu(app, runs, at=at)
+    by_kombu = queued(client)
+    client.flushdb()
+
+    with caplog.at_level("WARNING", logger=redis_pipeline.__name__):
+        factory = publish_with_factory(app, runs, at=at)
+        publish_with_factory(app, [run_of(number) for number in (4, 5)], at=at)
+
+    assert set(factory._envelopes.values()) == {None}, "no shape derives its envelope"
+    assert without_ttl(queued(client))["celery"][:3] == without_ttl(by_kombu)["celery"]
+    assert len(queued(client)["celery"]) == 5
+    mismatch_warnings = [record for record in caplog.records if "envelope differs" in record.getMessage()]
+    assert len(mismatch_warnings) == 1, "said once per process, not once per herd"
 
 
 def test_other_transports_are_left_to_kombu() -> None:

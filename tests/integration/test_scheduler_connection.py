@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from beat_store.scheduler import MAX_ERROR_BACKOFF, Scheduler
+from beat_store.engine import MAX_ERROR_BACKOFF
+from beat_store.scheduler import Scheduler
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,4 +40,4 @@ def test_a_connection_that_broke_while_the_beat_slept_is_replaced(scheduler: Sch
 
     assert connection.connection is not broken
     assert sleep < MAX_ERROR_BACKOFF
-    assert scheduler._error_backoff == 0.0, "no database-error back-off"
+    assert scheduler._start_engine().error_backoff == 0.0, "no database-error back-off"

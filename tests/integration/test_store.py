@@ -1,4 +1,4 @@
-"""Beat's SQL (store.py) against the real database: planning, claiming, leases."""
+"""Beat's tick against the real database (store.py and executions.py): planning, claiming, leases."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from beat_store import store
+from beat_store import executions, store
 from beat_store.api import add_schedule
 from beat_store.conf import settings
 from beat_store.enums import ExecutionStatus
@@ -87,8 +87,8 @@ def test_two_owners_never_lease_the_same_pending_run() -> None:
     now = timezone.now()
     store.plan_due_schedules(now, limit=10, rng=random.Random(1))
 
-    first = store.claim_pending_runs(now, owner="beat-a", limit=3)
-    second = store.claim_pending_runs(now, owner="beat-b", limit=100)
+    first = executions.claim_pending_runs(now, owner="beat-a", limit=3)
+    second = executions.claim_pending_runs(now, owner="beat-b", limit=100)
 
     assert len(first) == 3
     assert {run.pk for run in first}.isdisjoint(run.pk for run in second)
@@ -101,10 +101,10 @@ def test_an_expired_lease_is_claimed_again() -> None:
     )
     now = timezone.now()
     store.plan_due_schedules(now, limit=10, rng=random.Random(1))
-    (leased,) = store.claim_pending_runs(now, owner="dead-beat", limit=10)
+    (leased,) = executions.claim_pending_runs(now, owner="dead-beat", limit=10)
 
     later = now + timedelta(hours=1)
-    (reclaimed,) = store.claim_pending_runs(later, owner="survivor", limit=10)
+    (reclaimed,) = executions.claim_pending_runs(later, owner="survivor", limit=10)
 
     assert reclaimed.pk == leased.pk
     assert Execution.objects.get(pk=leased.pk).lease_owner == "survivor"
@@ -131,7 +131,7 @@ def test_the_planning_beat_gets_its_due_runs_leased_with_ids_and_schedules() -> 
         assert stored[run.pk].task_id == run.task_id
         assert stored[run.pk].lease_owner == "beat-a"
         assert stored[run.pk].publish_attempted_at is not None, "a crash from here on leaves the run in doubt"
-    assert store.claim_pending_runs(now, owner="beat-b", limit=100) == []
+    assert executions.claim_pending_runs(now, owner="beat-b", limit=100) == []
     jittered = Execution.objects.get(schedule=later)
     assert jittered.lease_owner == ""
     assert jittered.publish_attempted_at is None
@@ -169,7 +169,7 @@ def test_a_lease_counts_from_the_clock_not_from_the_ticks_planning_time() -> Non
     (run,) = summary.ready
     stored = Execution.objects.get(pk=run.pk)
     assert stored.lease_until > timezone.now() + timedelta(seconds=settings.LEASE_SECONDS / 2)
-    assert store.claim_pending_runs(timezone.now(), owner="other-beat", limit=10) == []
+    assert executions.claim_pending_runs(timezone.now(), owner="other-beat", limit=10) == []
 
 
 def test_runs_get_their_ids_on_a_database_that_cannot_return_inserted_rows(

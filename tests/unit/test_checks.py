@@ -179,7 +179,7 @@ def test_sqlite_locking_check(
 ) -> None:
     messages = checks.sqlite_locking_warnings("default", settings_dict, django_version=django_version)
 
-    assert [message.id for message in messages] == (["beat_store.W004"] if missing else [])
+    assert [message.id for message in messages] == (["beat_store.W005"] if missing else [])
     for option in missing:
         assert option in messages[0].hint
 
@@ -194,5 +194,5 @@ def test_sqlite_locking_check_reads_the_configured_databases() -> None:
     ):
         messages = checks.check_sqlite_locking(None)
 
-    assert [message.id for message in messages] == ["beat_store.W004"]
+    assert [message.id for message in messages] == ["beat_store.W005"]
     assert "'default'" in messages[0].msg

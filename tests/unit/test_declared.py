@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -8,6 +8,7 @@ from celery import Celery
 from celery.schedules import crontab, schedule, solar
 
 from beat_store.declared import UnconvertibleEntry, celery_entry_fields, convert_celery_schedule
+from beat_store.triggers import next_fire_times
 
 
 @pytest.mark.parametrize(
@@ -92,3 +93,15 @@ def test_celery_entry_options_become_schedule_fields() -> None:
 def test_incomplete_celery_entries_are_refused(entry: dict[str, Any], reason: str) -> None:
     with pytest.raises(UnconvertibleEntry, match=reason):
         celery_entry_fields(entry, app=Celery("unit", set_as_current=False))
+
+
+@pytest.mark.parametrize("day_of_week", ["sat-mon", "6-1", "fri-tue", "0,3", "1-5/2", "*/3"])
+def test_a_celery_crontab_fires_on_the_days_celery_reads(day_of_week: str) -> None:
+    celery_days = {(number - 1) % 7 for number in crontab(minute=0, hour=9, day_of_week=day_of_week).day_of_week}
+    spec = convert_celery_schedule(crontab(minute=0, hour=9, day_of_week=day_of_week))
+
+    week = next_fire_times(spec, timezone="UTC", after=datetime(2026, 1, 5, tzinfo=timezone.utc), count=7)
+
+    assert {fire_time.weekday() for fire_time in week if fire_time < datetime(2026, 1, 12, tzinfo=timezone.utc)} == (
+        celery_days
+    )

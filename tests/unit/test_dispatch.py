@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from beat_store.messages import message_options
 from beat_store.models import Execution, Schedule
+from beat_store.sending.messages import message_options
 
 NOW = datetime(2026, 12, 1, 9, 0, 5, tzinfo=timezone.utc)
 FIRE_TIME = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)

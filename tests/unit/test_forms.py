@@ -10,9 +10,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from beat_store.admin.chart import ChartRun, render_run_chart
-from beat_store.forms.fields import JSONTextField, WallTimeWidget
+from beat_store.forms.fields import JSONTextField, WallTimeWidget, time_zone_names
 from beat_store.forms.preview import preview_fire_times
-from beat_store.forms.schedule import time_zone_names
 from beat_store.forms.triggers import TriggerEditor, initial_from_spec
 from beat_store.pruning import parse_age
 from beat_store.triggers import build_trigger
@@ -25,6 +24,9 @@ MEMBERS_MANAGEMENT = {
     "trigger_members-MIN_NUM_FORMS": "0",
     "trigger_members-MAX_NUM_FORMS": "20",
 }
+
+
+ONE_MEMBER = {"trigger__kind": "or", "trigger_members__0__kind": "cron", "trigger_members__0__cron_hour": "9"}
 
 
 def editor_for(**fields: str) -> TriggerEditor:
@@ -66,6 +68,41 @@ def editor_for(**fields: str) -> TriggerEditor:
             },
             {"type": "or", "triggers": [{"type": "cron", "expression": "0 0 * * *"}]},
         ),
+        (
+            {
+                "trigger__kind": "and",
+                "trigger__and_threshold": "30",
+                "trigger__and_max_iterations": "100",
+                "trigger_members__0__kind": "cron",
+                "trigger_members__0__cron_expression": "0 9 * * 1-5",
+                "trigger_members__0__member_start_at": " 2026-01-01 09:00 ",
+                "trigger_members__0__member_end_at": "2026-06-01 00:00+02:00",
+                "trigger_members__0__member_timezone": "Asia/Tokyo",
+            },
+            {
+                "type": "and",
+                "triggers": [
+                    {
+                        "type": "cron",
+                        "expression": "0 9 * * 1-5",
+                        "start_at": "2026-01-01T09:00:00",
+                        "end_at": "2026-06-01T00:00:00+02:00",
+                        "timezone": "Asia/Tokyo",
+                    }
+                ],
+                "threshold": 30,
+                "max_iterations": 100,
+            },
+        ),
+        (
+            {
+                "trigger__kind": "or",
+                "trigger_members__0__kind": "spec",
+                "trigger_members__0__spec_json": '{"type": "cron", "hour": "1"}',
+                "trigger_members__0__member_timezone": "UTC",
+            },
+            {"type": "or", "triggers": [{"type": "cron", "hour": "1", "timezone": "UTC"}]},
+        ),
     ],
     ids=[
         "a crontab line is normalised",
@@ -74,6 +111,8 @@ def editor_for(**fields: str) -> TriggerEditor:
         "a date is an ISO wall time",
         "a JSON spec is taken as is",
         "an unused member row is ignored",
+        "and options and a member's own bounds and zone",
+        "a JSON member takes the member fields too",
     ],
 )
 def test_editor_builds_the_spec(fields: dict[str, str], spec: dict[str, Any]) -> None:
@@ -137,6 +176,44 @@ def test_editor_builds_the_spec(fields: dict[str, str], spec: dict[str, Any]) ->
             "date_run_at",
             "is not an ISO 8601 date-time",
         ),
+        (
+            {**ONE_MEMBER, "trigger_members__0__member_timezone": "Nowhere/Land"},
+            "member 0",
+            "member_timezone",
+            "Unknown time zone 'Nowhere/Land'.",
+        ),
+        (
+            {
+                **ONE_MEMBER,
+                "trigger_members__0__member_start_at": "2026-02-01 00:00",
+                "trigger_members__0__member_end_at": "2026-01-01 00:00",
+            },
+            "member 0",
+            "member_end_at",
+            "Must not be earlier than start_at.",
+        ),
+        (
+            {
+                "trigger__kind": "or",
+                "trigger_members__0__kind": "spec",
+                "trigger_members__0__spec_json": '{"type": "cron", "hour": "1", "start_at": "soon"}',
+            },
+            "member 0",
+            "spec_json",
+            "start_at: 'soon' is not an ISO 8601 date-time",
+        ),
+        (
+            {
+                "trigger__kind": "or",
+                "trigger_members__0__kind": "spec",
+                "trigger_members__0__spec_json": '{"type": "cron", "hour": "1", "timezone": "UTC"}',
+                "trigger_members__0__member_timezone": "UTC",
+            },
+            "member 0",
+            "member_timezone",
+            "The JSON spec sets timezone too",
+        ),
+        ({**ONE_MEMBER, "trigger__kind": "and", "trigger__and_threshold": "90000"}, "top", "and_threshold", "86400"),
     ],
     ids=[
         "a cron hour out of range goes to the hour box",
@@ -147,6 +224,11 @@ def test_editor_builds_the_spec(fields: dict[str, str], spec: dict[str, Any]) ->
         "an empty and points at the type",
         "a zero interval member is that member's error",
         "a bad date in a member goes to that member's box",
+        "a member's unknown zone goes to its zone box",
+        "a member's end before its start goes to its end box",
+        "a member's start in its JSON spec is reported in the JSON box",
+        "a member bound in both the JSON and its box is refused",
+        "a threshold over a day goes to the threshold box",
     ],
 )
 def test_editor_puts_each_error_next_to_its_field(fields: dict[str, str], form: str, field: str, message: str) -> None:
@@ -174,6 +256,27 @@ def test_editor_shows_a_saved_combination_as_member_rows() -> None:
     assert editor.members.forms[0].initial == {"kind": "cron", "cron_hour": "9"}
     assert editor.members.forms[1].initial["kind"] == "spec"
     assert len(editor.members.forms) == 4  # two members and two empty rows
+
+
+def test_and_options_and_member_options_are_shown_for_editing() -> None:
+    spec = {
+        "type": "and",
+        "threshold": 2.5,
+        "max_iterations": 50,
+        "triggers": [{"type": "cron", "hour": "9", "timezone": "Asia/Tokyo", "end_at": "2027-01-01T00:00:00"}],
+    }
+
+    editor = TriggerEditor(None, spec=spec)
+
+    assert editor.form.initial == {"kind": "and", "and_threshold": 2.5, "and_max_iterations": 50}
+    assert editor.members.forms[0].initial == {
+        "kind": "cron",
+        "cron_hour": "9",
+        "member_timezone": "Asia/Tokyo",
+        "member_end_at": "2027-01-01 00:00:00",
+    }
+    assert "member_timezone" not in editor.form.fields
+    assert "and_threshold" not in editor.members.forms[0].fields
 
 
 def test_a_date_is_shown_with_a_space_for_editing() -> None:
@@ -238,6 +341,21 @@ def test_preview_warns_that_a_calendar_interval_on_day_31_skips_months() -> None
     assert "day 31" in warning
     assert "2026-02" in warning
     assert "2026-04" in warning
+
+
+def test_preview_warns_of_a_dst_gap_in_a_members_zone_naming_it() -> None:
+    spec = {"type": "or", "triggers": [{"type": "cron", "hour": "3", "timezone": "America/New_York"}]}
+    trigger = build_trigger(spec, timezone="UTC", anchor=datetime(2026, 3, 7, tzinfo=UTC))
+
+    preview = preview_fire_times(
+        trigger, spec, zone=ZoneInfo("UTC"), zone_name="UTC", now=datetime(2026, 3, 7, tzinfo=UTC)
+    )
+
+    assert preview.warnings == [
+        "2026-03-08 07:00 UTC (03:00 in America/New_York, a member's zone) is the first instant after the clocks "
+        "went forward (DST gap): the wall times just before it do not exist that day, so a time named in the gap "
+        "fires here instead."
+    ]
 
 
 def test_preview_reports_an_and_trigger_that_gives_up_instead_of_raising() -> None:

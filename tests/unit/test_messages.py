@@ -14,8 +14,8 @@ import pytest
 from celery import Celery, signals
 from kombu import Producer
 
-from beat_store.messages import MessageFactory, message_options
 from beat_store.models import Execution, Schedule
+from beat_store.sending.messages import MessageFactory, message_options
 
 # send_task computes a message's TTL from the real clock, so the runs are due about now.
 FIRE_TIME = datetime.now(timezone.utc) - timedelta(seconds=5)

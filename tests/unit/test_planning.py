@@ -1,4 +1,4 @@
-"""The pure timing rules (SPEC rules 1-5 and 8), with hand-written fake triggers and time passed in."""
+"""The pure timing rules (spec rules 1-5 and 8), with hand-written fake triggers and time passed in."""
 
 from __future__ import annotations
 
@@ -538,7 +538,7 @@ def test_start_deadline_is_missed_only_once_passed(seconds_late, expected_status
 
 
 class TestCatchUpAfterThreeDaysDownOnAOneSecondInterval:
-    """SPEC rule 1: more than 1,000 due fire times are caught up without iterating each one."""
+    """spec rule 1: more than 1,000 due fire times are caught up without iterating each one."""
 
     now = START + timedelta(days=3)
     latest = START + timedelta(days=3)

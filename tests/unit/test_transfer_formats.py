@@ -75,12 +75,61 @@ def test_a_bare_list_of_records_is_accepted() -> None:
     assert load_records(json.dumps([RECORD]), "json") == [RECORD]
 
 
+def test_exports_are_written_as_version_2() -> None:
+    assert json.loads(dump_document([RECORD], "json"))["version"] == 2
+
+
+OLD_NUMBERED_TRIGGER = {
+    "type": "or",
+    "triggers": [
+        {"type": "cron", "day_of_week": "0-4", "hour": "9"},
+        {"type": "cron", "day_of_week": 6, "hour": "10"},
+        {"type": "cron", "expression": "0 9 * * 0"},
+    ],
+}
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_a_version_1_document_has_its_apscheduler3_weekday_numbers_renamed_to_the_same_days(fmt: str) -> None:
+    document = {"version": 1, "schedules": [{**RECORD, "trigger": OLD_NUMBERED_TRIGGER}]}
+    text = json.dumps(document)  # JSON is YAML too
+
+    records = load_records(text, fmt)
+
+    assert records[0]["trigger"] == {
+        "type": "or",
+        "triggers": [
+            {"type": "cron", "day_of_week": "mon-fri", "hour": "9"},
+            {"type": "cron", "day_of_week": "sun", "hour": "10"},
+            {"type": "cron", "expression": "0 9 * * 0"},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"version": 2, "schedules": [{**RECORD, "trigger": OLD_NUMBERED_TRIGGER}]}),
+        json.dumps([{**RECORD, "trigger": OLD_NUMBERED_TRIGGER}]),
+    ],
+    ids=["a version 2 document", "a bare list"],
+)
+def test_current_documents_keep_their_weekday_numbers(text: str) -> None:
+    assert load_records(text, "json")[0]["trigger"] == OLD_NUMBERED_TRIGGER
+
+
+def test_a_version_1_record_without_trigger_is_left_for_validation() -> None:
+    records = load_records(json.dumps({"version": 1, "schedules": [{"name": "a"}]}), "json")
+
+    assert records == [{"name": "a"}]
+
+
 @pytest.mark.parametrize(
     ("text", "fmt", "message"),
     [
         ("{not json", "json", "not valid JSON"),
         ("a: [b", "yaml", "not valid YAML"),
-        ('{"version": 2, "schedules": []}', "json", "unsupported document version 2"),
+        ('{"version": 3, "schedules": []}', "json", "unsupported document version 3"),
         ('{"schedule": []}', "json", "unknown top-level key"),
         ('{"schedules": [1]}', "json", "schedule #1 is not an object"),
         ('"text"', "json", "expected a list of schedules"),

@@ -7,6 +7,10 @@
     triggerForm.querySelectorAll(":scope > .beat-store-kind").forEach(function (group) {
       group.hidden = group.dataset.kind !== select.value;
     });
+    /* A member's own bounds and zone: only for a member in use. */
+    triggerForm.querySelectorAll(":scope > [data-member-options]").forEach(function (group) {
+      group.hidden = select.value === "";
+    });
   }
   function refreshMembers(editor) {
     var top = editor.querySelector("[data-trigger-form] select[name$='kind']");

@@ -8,14 +8,18 @@ the Redis commands kombu's virtual channel would run (``Channel._put`` with a co
 ``Producer.batch()`` collects them). From those commands we keep the target list and kombu's envelope; later
 runs reuse both, with their own values put where kombu puts them, and are pushed on one pipeline.
 
-A unit test compares the envelope of a derived run with kombu's own, field by field, for every option beat_store
-sets (priority, routing, expiry, headers). Where the capture does not yield commands (a kombu without command
-collection, which pushes at once instead), the shape simply keeps ``Producer.publish``.
+This leans on kombu internals (``Channel._put``'s ``_publish_batch`` argument, the envelope's fields), so it is
+guarded: for each shape, the envelope this module would build for the very message kombu just produced must
+equal kombu's (its random delivery tag aside). When it does not (a kombu that changed its envelope), the shape
+keeps ``Producer.publish`` and a warning says so once: a kombu change makes a herd slower, never wrong. Where the
+capture yields no commands (a kombu without command collection, which pushes at once), the shape keeps
+``Producer.publish`` too. CI tests the kombu minor ``setup.cfg``'s test extra pins.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +28,11 @@ from kombu.serialization import dumps as serialize
 from kombu.utils.json import dumps as dump_envelope
 from kombu.utils.json import loads as load_envelope
 from kombu.utils.uuid import uuid
+
+logger = logging.getLogger(__name__)
+
+#: Whether the "kombu's envelope changed" warning was logged (once per process: every herd would repeat it).
+_reported_mismatch = False
 
 #: A Redis command as kombu's channel issues it: method name of the redis client, then its arguments.
 Command = tuple[str, tuple[Any, ...]]
@@ -95,16 +104,37 @@ class RedisPipelinePublisher:
         if not collector.commands:
             return None  # this kombu pushed it itself
         self._buffer(collector.commands)
-        (push, *after) = collector.commands
+        envelope = self._envelope_from(collector.commands, body, publish_kwargs)
+        if envelope is None:
+            # This message is on the pipeline as kombu built it; later ones of its shape go through kombu
+            # directly, so send it now to keep the order of the chunk.
+            self.flush()
+        return envelope
+
+    def _envelope_from(self, commands: list[Command], body: Any, publish_kwargs: dict[str, Any]) -> Envelope | None:
+        """The envelope later messages of this shape can be derived from, or None when they cannot be."""
+        (push, *after) = commands
         if push[0] != "lpush" or len(push[1]) != 2:
-            return None  # an envelope we do not know: the commands were kombu's, later messages go through it too
+            return None  # a command we do not know
         key, payload = push[1]
-        return Envelope(
+        envelope = Envelope(
             message=load_envelope(payload),
             key=key,
             after_push=tuple(after),
             serializer=publish_kwargs.get("serializer"),
         )
+        if not self.reproduces(envelope, body, publish_kwargs):
+            _report_mismatch(envelope)
+            return None
+        return envelope
+
+    def reproduces(self, envelope: Envelope, body: Any, publish_kwargs: dict[str, Any]) -> bool:
+        """Would :meth:`envelope_of` rebuild, for the message kombu just enveloped, kombu's envelope exactly?
+
+        Compared as JSON, as the worker reads it; the delivery tag is random per message, so it is left out.
+        """
+        derived = load_envelope(dump_envelope(self.envelope_of(envelope, body, publish_kwargs)))
+        return _without_delivery_tag(derived) == _without_delivery_tag(envelope.message)
 
     def push(self, envelope: Envelope, body: Any, publish_kwargs: dict[str, Any]) -> None:
         """Buffer the message ``Producer.publish(body, **publish_kwargs)`` would send, in ``envelope``'s shape."""
@@ -144,3 +174,24 @@ class RedisPipelinePublisher:
             self._pipeline = self.channel.client.pipeline(transaction=False)
         for name, args in commands:
             getattr(self._pipeline, name)(*args)
+
+
+def _without_delivery_tag(message: dict[str, Any]) -> dict[str, Any]:
+    properties = message.get("properties")
+    if not isinstance(properties, dict):
+        return message
+    return {**message, "properties": {name: value for name, value in properties.items() if name != "delivery_tag"}}
+
+
+def _report_mismatch(envelope: Envelope) -> None:
+    global _reported_mismatch
+    if _reported_mismatch:
+        return
+    _reported_mismatch = True
+    logger.warning(
+        "beat_store: this kombu's Redis envelope differs from the one beat_store derives (fields: %s); runs are "
+        "published through kombu one by one instead of pipelined. Herds are slower, not wrong; please report "
+        "the kombu version.",
+        ", ".join(sorted(envelope.message)),
+        extra={"action": "redis_envelope_mismatch"},
+    )

@@ -7,7 +7,8 @@ whether it expires), so :class:`MessageFactory` lets Celery build the message of
 with a producer that records what Celery would publish instead of publishing it, and derives the message of
 every later run of that shape by replacing only what differs from run to run: the task id, the arguments and
 their repr, the expiry and the headers. The result is the message ``send_task`` would have built (a unit test
-compares them field by field for every option beat_store sets), published by kombu's own ``Producer.publish``.
+compares them field by field for every option beat_store sets). It is published by kombu's ``Producer.publish``,
+or, on Redis, pushed in kombu's own envelope on one pipeline per chunk (:mod:`beat_store.sending.redis_pipeline`).
 
 Celery features that act per message fall back to ``send_task`` for every run, so they keep working:
 ``before_task_publish``/``after_task_publish`` receivers (tracing, for instance), ``task_send_sent_event``,
@@ -27,10 +28,10 @@ from celery.utils.saferepr import saferepr
 from kombu import Producer
 
 from beat_store import headers as beat_headers
-from beat_store import redis_pipeline
 from beat_store.models import Schedule
-from beat_store.redis_pipeline import Envelope, RedisPipelinePublisher
 from beat_store.runs import SendableRun
+from beat_store.sending import redis_pipeline
+from beat_store.sending.redis_pipeline import Envelope, RedisPipelinePublisher
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def run_headers(schedule: Schedule, run: SendableRun) -> dict[str, Any]:
 
 
 def expiry(schedule: Schedule, run: SendableRun, *, now: datetime) -> datetime | None:
-    """The earlier of the schedule's ``expires`` (from sending) and the run's start deadline (SPEC rule 4)."""
+    """The earlier of the schedule's ``expires`` (from sending) and the run's start deadline (spec rule 4)."""
     candidates = [run.deadline_at] if run.deadline_at is not None else []
     if schedule.expires is not None:
         candidates.append(now + timedelta(seconds=schedule.expires))

@@ -14,29 +14,25 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from beat_store import executions
-from beat_store.broker_inspection import queued_task_ids
 from beat_store.conf import settings
 from beat_store.enums import ExecutionStatus as S
-from beat_store.messages import MessageFactory
 from beat_store.runs import SendableRun
-from beat_store.store import release_runs
+from beat_store.sending.broker_inspection import queued_task_ids
+from beat_store.sending.messages import MessageFactory
 
 logger = logging.getLogger(__name__)
 
 #: How long an unsendable run waits before a beat tries the broker again.
 BROKER_RETRY_DELAY = timedelta(seconds=5)
-#: Runs published per pipelined round trip and marked sent together (a tick's batch is 500 by default: one
-#: round trip and one update each).
-PUBLISH_CHUNK = 500
 
 
 def send_claimed_runs(runs: Sequence[SendableRun], *, app: Celery, now: datetime) -> int:
-    """Send ``runs`` leased by ``store.claim_pending_runs`` and mark them; return how many the broker took.
+    """Send ``runs`` leased by ``executions.claim_pending_runs`` and mark them; return how many the broker took.
 
     Runs past their start deadline are marked ``missed``, runs of deleted schedules ``revoked``, and runs in doubt
     (a beat died while publishing them) whose message the broker still holds ``sent``. The rest go out in
-    chunks over one producer; each chunk is one pipelined round trip where the transport batches (kombu's
-    ``Producer.batch``: Redis) and is marked ``sent`` right after, so a beat killed mid-herd leaves at most one
+    chunks of ``BEAT_STORE_BATCH_SIZE`` over one producer; each chunk is one pipelined round trip where the
+    transport batches (Redis) and is marked ``sent`` right after, so a beat killed mid-herd leaves at most one
     chunk in doubt. When the broker fails, the unsent runs are released for a retry.
     """
     to_send = _skip_already_published(_close_unsendable(runs, now=now), app=app)
@@ -45,7 +41,7 @@ def send_claimed_runs(runs: Sequence[SendableRun], *, app: Celery, now: datetime
 
 def send_planned_runs(runs: Sequence[SendableRun], *, app: Celery, now: datetime) -> int:
     """Send runs this beat has just recorded, leased to itself and marked as being published
-    (``TickSummary.ready``): nobody else can have published them, so the broker is not searched for them."""
+    (``store.TickSummary.ready``): nobody else can have published them, so the broker is not searched for them."""
     return _publish(_close_unsendable(runs, now=now), app=app, now=now, mark_publishing=False)
 
 
@@ -86,8 +82,9 @@ def _publish(to_send: list[SendableRun], *, app: Celery, now: datetime, mark_pub
     try:
         with app.producer_or_acquire() as producer:
             messages = MessageFactory(app, producer)
-            for start in range(0, len(to_send), PUBLISH_CHUNK):
-                chunk = to_send[start : start + PUBLISH_CHUNK]
+            chunk_size = settings.BATCH_SIZE
+            for start in range(0, len(to_send), chunk_size):
+                chunk = to_send[start : start + chunk_size]
                 # Expiry times count from the moment of sending, which in a long herd is well after `now`.
                 sending_at = timezone.now()
                 if mark_publishing:
@@ -97,7 +94,9 @@ def _publish(to_send: list[SendableRun], *, app: Celery, now: datetime, mark_pub
                         messages.publish(run, now=sending_at)
                     messages.flush()
                 _log_sent(chunk)
-                _mark_sent_durably([run.pk for run in chunk])
+                # Stamped with the moment the chunk began to go out: a worker may start a run (and report
+                # it) before this update lands, never before its message was pushed.
+                _mark_sent_durably([run.pk for run in chunk], at=sending_at)
                 sent += len(chunk)
     except DatabaseError:
         raise  # not the broker's fault: beat backs off and the leases hand the runs to whoever is alive
@@ -109,7 +108,7 @@ def _publish(to_send: list[SendableRun], *, app: Celery, now: datetime, mark_pub
             error,
             extra={"action": "send_failed"},
         )
-        release_runs(unsent, retry_at=now + BROKER_RETRY_DELAY)
+        executions.release_runs(unsent, retry_at=now + BROKER_RETRY_DELAY)
     return sent
 
 
@@ -139,11 +138,11 @@ def _skip_already_published(runs: list[SendableRun], *, app: Celery) -> list[Sen
             len(already),
             extra={"action": "recovered_in_doubt"},
         )
-        _mark_sent_durably([run.pk for run in already])
+        _mark_sent_durably([run.pk for run in already], at=timezone.now())
     return [run for run in runs if run.task_id not in queued]
 
 
-def _mark_sent_durably(execution_ids: list[int]) -> None:
+def _mark_sent_durably(execution_ids: list[int], *, at: datetime) -> None:
     """Record a chunk the broker holds as ``sent``, riding out a dropped database connection.
 
     Failing here would leave published runs ``pending``: once their lease ran out they would be published
@@ -153,7 +152,7 @@ def _mark_sent_durably(execution_ids: list[int]) -> None:
     delay = 0.1
     while True:
         try:
-            executions.mark_sent(execution_ids, at=timezone.now())
+            executions.mark_sent(execution_ids, at=at)
             return
         except DatabaseError as error:
             if time.monotonic() + delay > give_up_at:

@@ -1,0 +1,8 @@
+"""Vendor-specific SQL, one module per concern, with each database's variant side by side.
+
+Everything else in beat_store talks to the database through the ORM or through these functions, so supporting
+another database means adding its variant here (and its tests), not searching the code for SQL.
+
+- :mod:`beat_store.db.locking`: taking rows that no other beat holds (``SKIP LOCKED`` where it exists).
+- :mod:`beat_store.db.bulk`: inserting and updating thousands of rows a second, the herd's hot path.
+"""

@@ -1,0 +1,237 @@
+"""The beat engine: what one beat process does, tick after tick, with no Celery machinery in it.
+
+A tick (:meth:`BeatEngine.tick`):
+
+1. give a first fire time to rows written without ``save()`` (``store.plan_new_schedules``);
+2. plan a batch of due schedules and send its runs due now, repeatedly, until no due schedule is left
+   (``store.plan_due_schedules`` -> ``Sender.send_planned``): in a herd the first messages leave after one
+   batch has been planned, not after all of them;
+3. between batches, and once planning is done, claim and send pending runs left for any beat (jittered runs,
+   runs of a beat that died, runs the broker refused) (``executions.claim_pending_runs`` ->
+   ``Sender.send_claimed``);
+4. every ``LOST_CHECK_EVERY`` seconds, mark runs with no news from a worker ``lost``;
+5. record a heartbeat, then sleep until the next fire or send time (at most ``BEAT_STORE_MAX_POLL_INTERVAL``),
+   on the wake-up listener when one is configured.
+
+A database error ends the tick and doubles a back-off pause (up to ``MAX_ERROR_BACKOFF``); the leases hand the
+runs this beat held to whoever is alive. The engine reaches the database only through its :class:`Store` and
+the broker only through its :class:`Sender`, and reads time only from its :class:`Clock`, so tests drive it
+in-process with fakes of each.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from beat_store import executions, health, store
+from beat_store.conf import settings
+from beat_store.runs import SendableRun
+from beat_store.store import TickSummary
+from beat_store.wakeups import WakeupWaiter
+
+logger = logging.getLogger(__name__)
+
+#: Longest pause after database errors, in seconds (the back-off doubles up to it).
+MAX_ERROR_BACKOFF = 30.0
+#: Shortest pause between two ticks, in seconds.
+MIN_SLEEP = 0.02
+#: How often open runs are checked for lost workers, in seconds.
+LOST_CHECK_EVERY = 60.0
+#: While a herd is being planned, how often pending runs left for any beat are claimed too, in seconds.
+CLAIM_EVERY = 1.0
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, aware."""
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin, never going back: for cadences."""
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return timezone.now()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class Store(Protocol):
+    """What the engine reads and writes in the database."""
+
+    def prepare(self) -> None:
+        """Before a tick: make sure the connection it will use is usable."""
+
+    def recover(self) -> None:
+        """After a database error: drop the connection, so the next tick opens a fresh one."""
+
+    def plan_new_schedules(self, now: datetime, *, limit: int) -> int: ...
+
+    def plan_due_schedules(self, now: datetime, *, limit: int, rng: random.Random, owner: str) -> TickSummary: ...
+
+    def claim_pending_runs(self, now: datetime, *, owner: str, limit: int) -> Sequence[SendableRun]: ...
+
+    def next_work_at(self, now: datetime) -> datetime | None:
+        """The earliest moment something is due: a schedule's fire time or a pending run's send time."""
+
+    def mark_lost(self, *, now: datetime) -> int: ...
+
+    def record_heartbeat(self, owner: str, now: datetime) -> None: ...
+
+
+class Sender(Protocol):
+    """What the engine sends runs through (``beat_store.sending.CelerySender``)."""
+
+    def send_planned(self, runs: Sequence[SendableRun], *, now: datetime) -> int: ...
+
+    def send_claimed(self, runs: Sequence[SendableRun], *, now: datetime) -> int: ...
+
+
+class Sleeper(Protocol):
+    """Where the engine sleeps between ticks (``beat_store.wakeups.WakeupWaiter``)."""
+
+    def sleep(self, seconds: float) -> float:
+        """Sleep up to ``seconds`` (or not at all); return how long the caller should still sleep."""
+
+    def close(self) -> None: ...
+
+
+class DatabaseStore:
+    """The engine's :class:`Store` on the default database."""
+
+    def prepare(self) -> None:
+        # Django's close_old_connections() is meant for request boundaries: with the default CONN_MAX_AGE = 0 it
+        # closes the connection every time, and a beat ticking every second would open 60 connections a minute.
+        # This only drops one that broke while the beat slept (a restarted server, an idle timeout).
+        if connection.connection is not None and not connection.is_usable():
+            connection.close()
+
+    def recover(self) -> None:
+        connection.close()
+
+    def plan_new_schedules(self, now: datetime, *, limit: int) -> int:
+        return store.plan_new_schedules(now, limit=limit)
+
+    def plan_due_schedules(self, now: datetime, *, limit: int, rng: random.Random, owner: str) -> TickSummary:
+        return store.plan_due_schedules(now, limit=limit, rng=rng, owner=owner)
+
+    def claim_pending_runs(self, now: datetime, *, owner: str, limit: int) -> Sequence[SendableRun]:
+        return executions.claim_pending_runs(now, owner=owner, limit=limit)
+
+    def next_work_at(self, now: datetime) -> datetime | None:
+        moments = [moment for moment in (store.next_fire_at(), executions.next_send_at(now)) if moment is not None]
+        return min(moments, default=None)
+
+    def mark_lost(self, *, now: datetime) -> int:
+        return executions.mark_lost(now=now)
+
+    def record_heartbeat(self, owner: str, now: datetime) -> None:
+        health.record_beat_heartbeat(owner, now)
+
+
+def new_owner() -> str:
+    """A beat's identity in leases and heartbeats: host, pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class BeatEngine:
+    """One beat's loop. Not thread-safe: one engine per beat process, ticked by one thread."""
+
+    sender: Sender
+    store: Store = field(default_factory=DatabaseStore)
+    clock: Clock = field(default_factory=SystemClock)
+    sleeper: Sleeper | None = None
+    owner: str = field(default_factory=new_owner)
+    rng: random.Random = field(default_factory=random.SystemRandom)
+    error_backoff: float = field(default=0.0, init=False)
+    _next_lost_check: float = field(default=0.0, init=False)
+
+    def tick(self) -> float:
+        """One pass (see the module's docstring); return the seconds the caller should still sleep."""
+        try:
+            self.store.prepare()
+            self.run_once()
+            now = self.clock.now()
+            self.store.record_heartbeat(self.owner, now)
+            self.error_backoff = 0.0
+            pause = self._pause_until_next_work(now)
+        except DatabaseError as error:
+            self.error_backoff = min(MAX_ERROR_BACKOFF, max(1.0, self.error_backoff * 2))
+            logger.error(
+                "beat_store: database error, retrying in %.0f s: %s",
+                self.error_backoff,
+                error,
+                extra={"action": "database_error"},
+            )
+            self.store.recover()
+            return self.error_backoff
+        if pause <= MIN_SLEEP:
+            return pause
+        # With wake-ups configured the sleep happens on the listener, and a wake-up cuts it short.
+        return float(self._sleeper().sleep(pause))
+
+    def run_once(self) -> None:
+        """Plan and send everything due now; check for lost runs when that is due. Raises database errors."""
+        now = self.clock.now()
+        batch = settings.BATCH_SIZE
+        self.store.plan_new_schedules(now, limit=batch)
+        claim_again_at = 0.0
+        while True:
+            planned = self.store.plan_due_schedules(now, limit=batch, rng=self.rng, owner=self.owner)
+            if planned.ready:
+                self.sender.send_planned(planned.ready, now=self.clock.now())
+            planning_done = planned.claimed < batch
+            sent_a_full_batch = False
+            # Runs waiting for any beat are claimed once planning is done, and during a long herd every
+            # CLAIM_EVERY seconds, or after every planned batch while claims come back full: a claim query per
+            # planned batch cost a herd more than the claims it found, but a backlog of pending runs must not
+            # wait for the whole herd to be planned.
+            if planning_done or self.clock.monotonic() >= claim_again_at:
+                sent_a_full_batch = self._send_claimed_batch(limit=batch)
+                claim_again_at = 0.0 if sent_a_full_batch else self.clock.monotonic() + CLAIM_EVERY
+            if planning_done and not sent_a_full_batch:
+                break
+        if self.clock.monotonic() >= self._next_lost_check:
+            self._next_lost_check = self.clock.monotonic() + LOST_CHECK_EVERY
+            self.store.mark_lost(now=now)
+
+    def close(self) -> None:
+        """Release what the engine holds (the wake-up listener, the database connection)."""
+        if self.sleeper is not None:
+            self.sleeper.close()
+        self.store.recover()
+
+    def _send_claimed_batch(self, *, limit: int) -> bool:
+        """Send one batch of due pending runs; tell whether it was full (more may be waiting)."""
+        runs = self.store.claim_pending_runs(self.clock.now(), owner=self.owner, limit=limit)
+        if runs:
+            self.sender.send_claimed(runs, now=self.clock.now())
+        return len(runs) == limit
+
+    def _pause_until_next_work(self, now: datetime) -> float:
+        cap = settings.MAX_POLL_INTERVAL
+        upcoming = self.store.next_work_at(now)
+        if upcoming is None:
+            return cap
+        # Work already due after a full pass is held by another beat (rows locked, runs leased): poll it
+        # briefly instead of spinning.
+        return max(MIN_SLEEP, min(cap, (upcoming - self.clock.now()).total_seconds()))
+
+    def _sleeper(self) -> Sleeper:
+        if self.sleeper is None:
+            self.sleeper = WakeupWaiter(retry_after=lambda: max(settings.MAX_POLL_INTERVAL, 1.0))
+        return self.sleeper

@@ -1,0 +1,61 @@
+"""CPU seconds a beat spends on one herd tick, measured in-process.
+
+    BENCH_PG_NAME=... .venv/bin/python -m bench.herd_cpu [--n 10000] [--attempts 3]
+
+Seeds N workload schedules (as ``bench.run`` does), makes them all due, and times one ``Scheduler.tick()`` that
+plans and sends the whole herd to Redis: ``process_time`` (this process's CPU only, so PostgreSQL, Redis and
+whatever else shares the machine do not count) and wall time. On a busy machine wall times of two commits
+are hard to compare; their CPU seconds are not. Needs ``python -m bench.run setup`` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from datetime import timedelta
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+
+import django
+
+django.setup()
+
+import redis  # noqa: E402
+from celery import Celery  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from beat_store.scheduler import Scheduler  # noqa: E402
+from bench import seed  # noqa: E402
+from bench.settings import REDIS_URL  # noqa: E402
+
+
+def one_herd(n: int) -> dict[str, float]:
+    now = timezone.now()
+    seed.seed("beat_store", n, now=now)
+    seed.arm("beat_store", n, boundary=now.replace(microsecond=0) - timedelta(seconds=1), now=now)
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    scheduler = Scheduler(Celery("bench-herd-cpu", broker=REDIS_URL, set_as_current=True))
+    cpu, wall = time.process_time(), time.perf_counter()
+    scheduler.tick()
+    result = {
+        "cpu_s": round(time.process_time() - cpu, 3),
+        "wall_s": round(time.perf_counter() - wall, 3),
+        "queued": client.llen("celery"),
+    }
+    scheduler.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.herd_cpu", description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--attempts", type=int, default=3)
+    options = parser.parse_args()
+    print(json.dumps([one_herd(options.n) for _ in range(options.attempts)]))
+
+
+if __name__ == "__main__":
+    main()
