@@ -187,6 +187,8 @@ def test_saving_an_invalid_cron_shows_the_error_next_to_the_field(page: Any) -> 
     # Only the wrong field is red, not every input of the trigger editor.
     assert border_colour(page, "#id_trigger-cron_expression") == ERROR_RED
     assert border_colour(page, "#id_trigger-cron_hour") != ERROR_RED
+    page.wait_for_selector("#beat-store-preview .errorlist li")  # the preview says it too, beside the fields
+    assert "Minute field '61'" in page.locator("#beat-store-preview .errorlist").inner_text()
     assert page.locator(".errornote").is_visible()
     schedule.refresh_from_db()
     assert schedule.trigger == {"type": "cron", "expression": "*/5 * * * *"}

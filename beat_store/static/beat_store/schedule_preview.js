@@ -70,6 +70,8 @@
     // The trigger, its zone and bounds live in this fieldset; Django's calendar and clock shortcuts set values
     // without an input event, hence the click.
     ["input", "change", "click"].forEach(function (type) { triggerFieldset.addEventListener(type, later); });
+    // A page sent back with errors has no preview of what was typed: show it (with the trigger's errors) at once.
+    if (document.querySelector(".errornote")) { refresh(); }
     var button = box.querySelector("input[name=_preview]");
     if (button) {
       button.addEventListener("click", function (event) { event.preventDefault(); refresh(); });
