@@ -276,6 +276,23 @@ def test_pause_and_resume_in_place_from_the_schedule_list(page: Any) -> None:
 
 def test_execution_list_fits_1400_px_filters_and_prunes_without_a_selection(page: Any) -> None:
     seed_history()
+    long_name = Schedule.objects.create(  # as in the example project
+        name="heartbeat-from-celery-settings", task="tests.fail", trigger={"type": "interval", "seconds": 30}
+    )
+    now = timezone.now()
+    Execution.objects.create(
+        schedule=long_name,
+        schedule_name=long_name.name,
+        task=long_name.task,
+        fire_time=now,
+        send_at=now,
+        task_id="long",
+        status=ExecutionStatus.FAILED,
+        started_at=now,
+        finished_at=now,
+        worker="celery@worker-1.example.com",
+        exception="RuntimeError('this task always fails, to show a traceback in the admin')",
+    )
     page.set_viewport_size({"width": 1400, "height": 900})
 
     page.goto("/admin/beat_store/execution/")
