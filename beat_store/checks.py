@@ -14,6 +14,9 @@ id                      what it means
 ``beat_store.E003``     ``BEAT_STORE_WAKEUPS`` is neither ``"postgres"`` nor a ``redis://`` URL, or is
                         ``"postgres"`` while the default database is not PostgreSQL.
 ``beat_store.W004``     A retired ``BEAT_STORE_*`` setting is still set (``BEAT_STORE_PLAN_AHEAD``): it has no effect.
+``beat_store.W005``     A SQLite database has no ``timeout`` option, or (Django 5.1+) no
+                        ``transaction_mode = "IMMEDIATE"``: beat, workers and the admin writing to one file then
+                        fail with ``database is locked``.
 ======================  =====================================================================================
 
 No check may crash ``manage.py check``: the one that reads the database skips silently while the tables do not
@@ -23,8 +26,12 @@ exist yet (before ``migrate``).
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+import django
 from django.conf import settings
 from django.core import checks
 from django.db import DatabaseError
@@ -87,6 +94,9 @@ def check_tasks_known(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessa
         # Inside a booting worker/beat, Celery's Django fixup runs the checks while it imports the task
         # modules: touching the registry then would finalize the app half-loaded and lose its tasks.
         return []
+    if _importing_task_modules:
+        # A check run started by the import of the task modules below (see known_task_names).
+        return []
     scheduled = scheduled_task_names()
     if not scheduled:
         return []
@@ -141,6 +151,43 @@ def check_wakeups(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
     ]
 
 
+def check_sqlite_locking(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    from django.db import connections
+
+    return [
+        message
+        for alias in connections
+        if connections[alias].vendor == "sqlite"
+        for message in sqlite_locking_warnings(alias, connections[alias].settings_dict)
+    ]
+
+
+def sqlite_locking_warnings(
+    alias: str, settings_dict: Mapping[str, Any], *, django_version: tuple[Any, ...] = django.VERSION
+) -> list[checks.CheckMessage]:
+    """What a SQLite database shared by beat, workers and the web processes lacks to wait for its lock."""
+    name = str(settings_dict.get("NAME") or "")
+    if name == ":memory:" or "mode=memory" in name:
+        return []  # one process only
+    options = settings_dict.get("OPTIONS") or {}
+    missing = []
+    if "timeout" not in options:
+        missing.append('"timeout": 20')
+    if django_version >= (5, 1) and str(options.get("transaction_mode", "")).upper() != "IMMEDIATE":
+        # Without it a transaction that reads then writes upgrades its lock late and fails at once, timeout or not.
+        missing.append('"transaction_mode": "IMMEDIATE"')
+    if not missing:
+        return []
+    return [
+        checks.Warning(
+            f"The SQLite database {alias!r} lacks {' and '.join(missing)} in its OPTIONS: beat, workers and the "
+            "admin write to one file and would fail with 'database is locked'.",
+            hint=f'Add {", ".join(missing)} to DATABASES[{alias!r}]["OPTIONS"], or use PostgreSQL.',
+            id="beat_store.W005",
+        )
+    ]
+
+
 def check_retired_settings(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
     from beat_store.conf import settings as beat_store_settings
 
@@ -176,13 +223,44 @@ def scheduled_task_names() -> set[str]:
 
 
 def known_task_names() -> set[str]:
+    """Names of the tasks the current Celery app registers once its task modules are imported."""
     from celery import current_app
 
+    global _importing_task_modules
+    _importing_task_modules = True
     try:
-        current_app.loader.import_default_modules()
+        with _celery_django_checks_skipped():
+            current_app.loader.import_default_modules()
     except Exception as error:  # a broken task module must not crash `manage.py check`
         logger.debug("beat_store: importing the task modules failed: %s", error)
+    finally:
+        _importing_task_modules = False
     return set(current_app.tasks.keys())
+
+
+#: True while ``known_task_names`` imports the task modules: a check run started from inside (by a Celery
+#: version that ignores ``CELERY_SKIP_CHECKS``) must not import them again, or the two recurse until Python stops,
+#: nor judge the tasks from a registry still being filled.
+_importing_task_modules = False
+
+
+@contextmanager
+def _celery_django_checks_skipped() -> Iterator[None]:
+    """Celery's Django fix-up answers the ``import_modules`` signal by running every system check again, so
+    importing the task modules from a check would run the checks inside the checks. ``CELERY_SKIP_CHECKS``
+    is the fix-up's own switch to skip that run."""
+    previous = os.environ.get(_SKIP_CHECKS)
+    os.environ[_SKIP_CHECKS] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[_SKIP_CHECKS]
+        else:
+            os.environ[_SKIP_CHECKS] = previous
+
+
+_SKIP_CHECKS = "CELERY_SKIP_CHECKS"
 
 
 def _celery_conf_value(celery_key: str, django_setting: str) -> Any:
@@ -202,4 +280,5 @@ def register() -> None:
     checks.register(check_tasks_known, checks.Tags.compatibility)
     checks.register(check_receivers_connected, checks.Tags.compatibility)
     checks.register(check_wakeups, checks.Tags.compatibility)
+    checks.register(check_sqlite_locking, checks.Tags.compatibility)
     checks.register(check_retired_settings, checks.Tags.compatibility)

@@ -44,12 +44,15 @@ def list_schedules() -> list[ScheduleRow]:
 
 
 def format_table(rows: list[ScheduleRow]) -> str:
+    """The rows as a text table; times in the site's zone, as the admin shows them."""
+    from beat_store.timezones import format_moment
+
     header = ("NAME", "TRIGGER", "NEXT FIRE TIME", "LAST STATUS")
     lines = [header] + [
         (
             row.name,
             row.trigger,
-            "paused" if row.paused else (row.next_fire_at.isoformat() if row.next_fire_at else "finished"),
+            "paused" if row.paused else (format_moment(row.next_fire_at) if row.next_fire_at else "finished"),
             row.last_status,
         )
         for row in rows

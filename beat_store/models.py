@@ -18,7 +18,7 @@ from beat_store.conf import settings
 from beat_store.enums import CoalescePolicy, ExecutionStatus, ScheduleSource, TriggerKind
 from beat_store.exceptions import InvalidTrigger
 from beat_store.planning import TimingPolicy
-from beat_store.timezones import get_zone
+from beat_store.timezones import format_moment, get_zone
 from beat_store.triggers import Trigger, anchor_of, build_trigger, validate_trigger_spec
 
 #: What defines a schedule (everything a user sets; no state): the fields of docs/spec.md, in its order.
@@ -360,7 +360,7 @@ class Execution(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.schedule_name} @ {self.fire_time.isoformat()} ({self.status})"
+        return f"{self.schedule_name} at {format_moment(self.fire_time)}"
 
     def wait(self, timeout: float | None = None, *, poll_interval: float = 0.1) -> Execution:
         """Wait until this run is final (succeeded, failed, revoked, missed, skipped or lost) and return it,

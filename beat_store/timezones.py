@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.utils import timezone
 
 from beat_store.exceptions import InvalidTrigger
 
@@ -17,3 +20,10 @@ def get_zone(name: str) -> ZoneInfo:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError) as error:
         raise InvalidTrigger("timezone", f"unknown time zone {name!r}") from error
+
+
+def format_moment(moment: datetime) -> str:
+    """An instant as people read it everywhere beat_store shows one (admin, commands, chart tooltips): a wall
+    time of the site's zone (Django's current time zone), with seconds and the zone's abbreviation,
+    "2026-12-03 07:59:12 CET"."""
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S %Z}"

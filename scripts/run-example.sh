@@ -9,6 +9,10 @@ VENV=${BEAT_STORE_VENV:-.venv}
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[postgres]"
+# BEAT_STORE_EXAMPLE_SKIP_INSTALL=1 reuses a virtualenv that has the package already (the test of this script).
+if [ "${BEAT_STORE_EXAMPLE_SKIP_INSTALL:-0}" != "1" ]; then
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[postgres]"
+fi
+VENV_PYTHON="$(cd "$VENV/bin" && pwd)/python"  # absolute: BEAT_STORE_VENV may be relative or not
 cd example_project
-exec "../$VENV/bin/python" run.py
+exec "$VENV_PYTHON" run.py

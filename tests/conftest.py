@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -19,17 +20,26 @@ def require_service(name: str, reason: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A flushed Redis database for one test (db 15 unless BEAT_STORE_TEST_REDIS_URL says otherwise)."""
+@contextmanager
+def flushed_redis(url: str) -> Iterator[str]:
+    """The Redis database at ``url``, emptied before and after; skips (fails in CI) when Redis is absent."""
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(url)
     try:
         client.ping()
     except redis.exceptions.ConnectionError as error:
         require_service("Redis", str(error))
     client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A flushed Redis database for one test (db 15 unless BEAT_STORE_TEST_REDIS_URL says otherwise)."""
+    with flushed_redis(REDIS_URL) as url:
+        yield url

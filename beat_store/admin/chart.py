@@ -9,7 +9,7 @@ from datetime import datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from beat_store.admin.display import STATUS_COLOURS, seconds
+from beat_store.admin.display import STATUS_COLOURS, local_time, seconds
 
 CHART_RUNS = 50
 WIDTH = 600
@@ -46,7 +46,7 @@ def render_run_chart(runs: Sequence[ChartRun]) -> SafeString:
                 f"{height:.1f}",
                 STATUS_COLOURS.get(run.status, "#8a8a8a"),
                 run.status,
-                f"{run.fire_time:%Y-%m-%d %H:%M:%S %Z}: {run.status}, {seconds(run.duration)}",
+                f"{local_time(run.fire_time)}: {run.status}, {seconds(run.duration)}",
             )
         )
     body = format_html_join(

@@ -1,16 +1,18 @@
-"""Small HTML pieces shared by the admin pages: coloured statuses, times in a schedule's zone."""
+"""Small HTML pieces shared by the admin pages: coloured statuses, times (all in the site's zone), durations."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
+from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from beat_store.enums import ExecutionStatus
-from beat_store.exceptions import InvalidTrigger
-from beat_store.timezones import get_zone
+from beat_store.timezones import format_moment
 
 #: Status -> colour; the chart and the badges share it so a colour means one thing everywhere.
 STATUS_COLOURS: dict[str, str] = {
@@ -38,33 +40,30 @@ def status_badge(status: str | None) -> SafeString | str:
     )
 
 
-def in_zone(moment: datetime | None, zone_name: str) -> str:
-    """``moment`` as a wall time of the zone, with the zone's abbreviation: "2026-03-29 03:00:00 CEST"."""
-    if moment is None:
-        return EMPTY
-    try:
-        zone = get_zone(zone_name)
-    except InvalidTrigger:
-        return f"{moment:%Y-%m-%d %H:%M:%S %Z}"
-    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}"
-
-
-def compact_time(moment: datetime | None, *, with_year: bool = True) -> str:
-    """A list-column time in the site's zone: "2026-11-29 14:45:15 UTC", or "11-29 14:45:15" without year."""
-    if moment is None:
-        return EMPTY
-    local = timezone.localtime(moment)
-    return f"{local:%Y-%m-%d %H:%M:%S %Z}" if with_year else f"{local:%m-%d %H:%M:%S}"
+def local_time(moment: datetime | None) -> str:
+    """An instant in the site's zone, with seconds: "2026-11-29 14:45:15 CET" (see ``format_moment``)."""
+    return EMPTY if moment is None else format_moment(moment)
 
 
 def time_of_day(moment: datetime | None, *, reference: datetime) -> str:
-    """A time next to ``reference`` (the fire time): just "14:45:15" on the same day, else with the date."""
+    """A time next to ``reference`` (the fire time): just "14:45:15" on the same day, else the full time."""
     if moment is None:
         return EMPTY
     local = timezone.localtime(moment)
     if local.date() == timezone.localtime(reference).date():
         return f"{local:%H:%M:%S}"
-    return compact_time(moment, with_year=False)
+    return format_moment(moment)
+
+
+def timestamp_column(field_name: str, description: str) -> Callable[[Any, Any], str]:
+    """An admin column or read-only field showing the model's ``field_name`` with ``local_time``: Django's own
+    rendering of a date-time has no seconds ("7:59 a.m.")."""
+
+    @admin.display(description=description, ordering=field_name)
+    def column(model_admin: Any, obj: Any) -> str:
+        return local_time(getattr(obj, field_name))
+
+    return column
 
 
 def seconds(value: float | None) -> str:

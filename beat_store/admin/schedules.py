@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 
 from beat_store import api
 from beat_store.admin.chart import CHART_RUNS, ChartRun, render_run_chart
-from beat_store.admin.display import in_zone, status_badge
+from beat_store.admin.display import EMPTY, local_time, seconds, status_badge, time_of_day, timestamp_column
 from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.exceptions import ScheduleLookupError
 from beat_store.forms import ScheduleForm
@@ -21,6 +34,8 @@ from beat_store.models import Execution, Schedule
 from beat_store.triggers import describe_trigger
 
 RECENT_EXECUTIONS = 20
+#: Posted by the pause/resume buttons of the schedule list: come back to the list, not the schedule's page.
+FROM_LIST = "_from_list"
 # Only settings are re-synced (at every beat start). A schedule made by add_schedule() in code stays editable:
 # its default conflict policy "do_nothing" never overwrites edits.
 DECLARED_SOURCES = (ScheduleSource.SETTINGS,)
@@ -86,7 +101,16 @@ class TaskFilter(admin.SimpleListFilter):
 class ScheduleAdmin(admin.ModelAdmin):
     form = ScheduleForm
     change_form_template = "beat_store/admin/schedule_change_form.html"
-    list_display = ("name", "task", "trigger_description", "next_fire_time", "last_run", "state", "source")
+    # The source shows under the state (a narrow list fits 1400 px), and is a filter.
+    list_display = (
+        "name_display",
+        "task_display",
+        "trigger_description",
+        "next_fire_time",
+        "last_run",
+        "runs",
+        "state",
+    )
     list_filter = (LastRunStatusFilter, StateFilter, "source", "trigger_kind", TaskFilter)
     search_fields = ("name", "task", "description")
     show_full_result_count = False
@@ -100,12 +124,12 @@ class ScheduleAdmin(admin.ModelAdmin):
     )
     state_fields = (
         "source",
-        "next_fire_at",
-        "last_fire_at",
-        "finished_at",
+        "next_fire_time",
+        "last_fire_time",
+        "finished_time",
         "last_error",
-        "created_at",
-        "updated_at",
+        "created_time",
+        "updated_time",
     )
     readonly_fields = state_fields
 
@@ -126,36 +150,107 @@ class ScheduleAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ("beat_store/admin.css",)}
-        js = ("beat_store/trigger_editor.js",)
+        js = ("beat_store/trigger_editor.js", "beat_store/schedule_preview.js")
 
     # --- list ---------------------------------------------------------------------------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Schedule]:
-        # One correlated subquery on the (schedule, -fire_time) index instead of a query per row.
-        last = Execution.objects.filter(schedule=OuterRef("pk")).order_by("-fire_time", "-id").values("status")[:1]
-        return super().get_queryset(request).annotate(last_status=Subquery(last))
+        # Correlated subqueries on the (schedule, -fire_time) index instead of queries per row.
+        runs = Execution.objects.filter(schedule=OuterRef("pk"))
+        last = runs.order_by("-fire_time", "-id")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                last_status=Subquery(last.values("status")[:1]),
+                last_run_at=Subquery(last.values("fire_time")[:1]),
+                run_count=_count_of(runs),
+                failed_count=_count_of(runs.filter(status=ExecutionStatus.FAILED)),
+            )
+        )
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        if not self.has_operate_permission(request):
+            return self.list_display
+        # With the right to operate, the state column pauses and resumes in place.
+        return tuple("state_with_toggle" if name == "state" else name for name in self.list_display)
+
+    @admin.display(description="name", ordering="name")
+    def name_display(self, schedule: Schedule) -> Any:
+        return breakable_name(schedule.name)
+
+    @admin.display(description="task", ordering="task")
+    def task_display(self, schedule: Schedule) -> Any:
+        return breakable_name(schedule.task)
 
     @admin.display(description="trigger")
     def trigger_description(self, schedule: Schedule) -> str:
         return describe_trigger(schedule.trigger, schedule.timezone)
 
-    @admin.display(description="next fire time", ordering="next_fire_at")
-    def next_fire_time(self, schedule: Schedule) -> str:
-        return in_zone(schedule.next_fire_at, schedule.timezone)
+    next_fire_time = timestamp_column("next_fire_at", "next fire time")
+    last_fire_time = timestamp_column("last_fire_at", "last fire time")
+    finished_time = timestamp_column("finished_at", "finished at")
+    created_time = timestamp_column("created_at", "created at")
+    updated_time = timestamp_column("updated_at", "updated at")
 
-    @admin.display(description="last run", ordering="last_status")
+    @admin.display(description="last run", ordering="last_run_at")
     def last_run(self, schedule: Schedule) -> Any:
-        return status_badge(getattr(schedule, "last_status", None))
+        status = getattr(schedule, "last_status", None)
+        if not status:
+            return EMPTY
+        return format_html(
+            '<a href="{}" title="This schedule\'s runs">{} <small>{}</small></a>',
+            executions_url(schedule),
+            status_badge(status),
+            local_time(getattr(schedule, "last_run_at", None)),
+        )
+
+    @admin.display(description="runs", ordering="run_count")
+    def runs(self, schedule: Schedule) -> Any:
+        total, failed = getattr(schedule, "run_count", 0), getattr(schedule, "failed_count", 0)
+        if not total:
+            return "0"
+        if not failed:
+            return format_html('<a href="{}">{}</a>', executions_url(schedule), total)
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}" class="beat-store-failed-count">{} failed</a>',
+            executions_url(schedule),
+            total,
+            executions_url(schedule, status=ExecutionStatus.FAILED),
+            failed,
+        )
 
     @admin.display(description="state")
     def state(self, schedule: Schedule) -> Any:
+        return self._state_cell(schedule, toggle="")
+
+    @admin.display(description="state")
+    def state_with_toggle(self, schedule: Schedule) -> Any:
+        # The list rows sit inside the changelist's form (with its CSRF token): the button posts that form to
+        # the operation's own URL, which comes back to the list.
+        if schedule.paused or schedule.last_error:
+            slug, label = "resume_now", "Resume"
+            title = "Resume from now: the fire times missed while paused are skipped"
+        elif schedule.is_finished:
+            return self.state(schedule)
+        else:
+            slug, label, title = "pause", "Pause", "No run is sent until it is resumed"
+        toggle = format_html(
+            '<button type="submit" class="beat-store-toggle" formaction="{}" formmethod="post" name="{}" '
+            'value="1" title="{}">{}</button>',
+            reverse(f"admin:beat_store_schedule_{slug}", args=[schedule.pk]),
+            FROM_LIST,
+            title,
+            label,
+        )
+        return self._state_cell(schedule, toggle=toggle)
+
+    def _state_cell(self, schedule: Schedule, *, toggle: str) -> Any:
+        state: str = "paused" if schedule.paused else "finished" if schedule.is_finished else "active"
         if schedule.last_error:
-            return format_html('<span title="{}">paused (error)</span>', schedule.last_error)
-        if schedule.paused:
-            return "paused"
-        if schedule.is_finished:
-            return "finished"
-        return "active"
+            state = format_html('<span title="{}">paused (error)</span>', schedule.last_error)
+        source = "" if schedule.source == ScheduleSource.ADMIN else f"from {ScheduleSource(schedule.source).label}"
+        return format_html('{} {}<small class="beat-store-source">{}</small>', state, toggle, source)
 
     # --- form ---------------------------------------------------------------------------------------------
 
@@ -210,6 +305,8 @@ class ScheduleAdmin(admin.ModelAdmin):
         can_operate = obj is not None and self.has_operate_permission(request)
         context.update(
             preview=form.get_preview() if hasattr(form, "get_preview") else None,
+            preview_description=preview_description(form, obj),
+            preview_url=reverse("admin:beat_store_schedule_preview") + (f"?schedule={obj.pk}" if obj else ""),
             is_preview=getattr(form, "is_preview", False),
             declared_notice=self.declared_notice(obj),
             can_operate=can_operate,
@@ -232,13 +329,11 @@ class ScheduleAdmin(admin.ModelAdmin):
     def history_context(self, obj: Schedule) -> dict[str, Any]:
         recent = list(obj.executions.order_by("-fire_time", "-id")[:CHART_RUNS])
         runs = [ChartRun(run.fire_time, run.status, run.duration) for run in reversed(recent)]
-        for run in recent:
-            run.badge = status_badge(run.status)  # type: ignore[attr-defined]
         return {
             "run_chart": render_run_chart(runs),
-            "recent_executions": recent[:RECENT_EXECUTIONS],
+            "recent_executions": [RecentRun.of(run) for run in recent[:RECENT_EXECUTIONS]],
             "recent_limit": RECENT_EXECUTIONS,
-            "executions_url": reverse("admin:beat_store_execution_changelist") + f"?schedule__id__exact={obj.pk}",
+            "executions_url": executions_url(obj),
         }
 
     # --- operations (actions and object tools share them) ---------------------------------------------------
@@ -296,7 +391,7 @@ class ScheduleAdmin(admin.ModelAdmin):
         )
         self.message_user(
             request,
-            f"Resumed {schedule.name!r}: {how}; next fire time {in_zone(resumed.next_fire_at, resumed.timezone)}.",
+            f"Resumed {schedule.name!r}: {how}; next fire time {local_time(resumed.next_fire_at)}.",
             messages.SUCCESS,
         )
 
@@ -354,14 +449,34 @@ class ScheduleAdmin(admin.ModelAdmin):
             "resume-catch-up": lambda request, schedule: self.resume(request, schedule, from_now=False),
             "duplicate": lambda request, schedule: self.duplicate(request, schedule),
         }
+        preview = path("preview/", self.admin_site.admin_view(self.preview_view), name="beat_store_schedule_preview")
         return [
-            path(
-                f"<path:object_id>/{slug}/",
-                self.admin_site.admin_view(self._operation_view(operation)),
-                name=f"beat_store_schedule_{slug.replace('-', '_')}",
-            )
-            for slug, operation in operations.items()
-        ] + super().get_urls()
+            preview,
+            *[
+                path(
+                    f"<path:object_id>/{slug}/",
+                    self.admin_site.admin_view(self._operation_view(operation)),
+                    name=f"beat_store_schedule_{slug.replace('-', '_')}",
+                )
+                for slug, operation in operations.items()
+            ],
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """The live preview of the schedule form (``ScheduleForm.live_preview``) as JSON: POST the form's fields,
+        with ``?schedule=<id>`` on a schedule's page (an interval counts from its creation)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        schedule_id = request.GET.get("schedule")
+        schedule = self.get_object(request, schedule_id) if schedule_id else None
+        allowed = self.has_change_permission(request, schedule) if schedule else self.has_add_permission(request)
+        if not allowed:
+            raise PermissionDenied
+        form_class = self.get_form(request, schedule, change=schedule is not None)  # the admin's widgets
+        form = form_class(request.POST, instance=schedule or Schedule())
+        assert isinstance(form, ScheduleForm)
+        return JsonResponse(form.live_preview())
 
     def _operation_view(self, operation: Any) -> Any:
         def view(request: HttpRequest, object_id: str) -> HttpResponse:
@@ -373,10 +488,78 @@ class ScheduleAdmin(admin.ModelAdmin):
             if schedule is None:
                 raise Http404(f"No schedule with id {object_id!r}.")
             result = operation(request, schedule)
+            if FROM_LIST in request.POST:
+                return HttpResponseRedirect(self.list_to_return_to(request))
             target = result if isinstance(result, Schedule) else schedule
             return HttpResponseRedirect(reverse("admin:beat_store_schedule_change", args=[target.pk]))
 
         return view
+
+    def list_to_return_to(self, request: HttpRequest) -> str:
+        """The schedule list the user came from (its filters and page kept), else the plain list."""
+        referer = request.headers.get("referer", "")
+        changelist = reverse("admin:beat_store_schedule_changelist")
+        is_safe = url_has_allowed_host_and_scheme(referer, {request.get_host()}, require_https=request.is_secure())
+        if is_safe and urlsplit(referer).path == changelist:
+            return referer
+        return changelist
+
+
+@dataclass(frozen=True)
+class RecentRun:
+    """A row of the schedule page's recent runs, its times and durations shown as everywhere else."""
+
+    pk: int
+    fire_time: str
+    badge: Any
+    manual: bool
+    started: str
+    lateness: str
+    duration: str
+    worker: str
+    result: str
+
+    @classmethod
+    def of(cls, execution: Execution) -> RecentRun:
+        return cls(
+            pk=execution.pk,
+            fire_time=local_time(execution.fire_time),
+            badge=status_badge(execution.status),
+            manual=execution.manual,
+            started=time_of_day(execution.started_at, reference=execution.fire_time),
+            lateness=seconds(execution.lateness),
+            duration=seconds(execution.duration),
+            worker=execution.worker,
+            result=execution.result or execution.exception,
+        )
+
+
+def preview_description(form: Any, obj: Schedule | None) -> str:
+    """The trigger in words above the preview: of the submitted values when they are valid, else of the saved
+    schedule."""
+    cleaned = getattr(form, "cleaned_data", None) or {}
+    if cleaned.get("trigger") and cleaned.get("timezone"):
+        return describe_trigger(cleaned["trigger"], cleaned["timezone"])
+    return describe_trigger(obj.trigger, obj.timezone) if obj is not None else ""
+
+
+def breakable_name(name: str) -> Any:
+    """A dotted or underscored name ("celery.backend_cleanup") that may wrap after its dots and underscores only,
+    so a narrow column breaks it between words, never inside one."""
+    parts = re.split(r"(?<=[._])", name)
+    return format_html_join(mark_safe("<wbr>"), "{}", ((part,) for part in parts))
+
+
+def executions_url(schedule: Schedule, **filters: str) -> str:
+    """The execution list filtered to this schedule's runs (and ``filters``)."""
+    query = urlencode(
+        {"schedule__id__exact": schedule.pk, **{f"{name}__exact": value for name, value in filters.items()}}
+    )
+    return f"{reverse('admin:beat_store_execution_changelist')}?{query}"
+
+
+def _count_of(runs: QuerySet[Execution]) -> Coalesce:
+    return Coalesce(Subquery(runs.order_by().values("schedule").annotate(count=Count("pk")).values("count")[:1]), 0)
 
 
 def unique_copy_name(name: str) -> str:

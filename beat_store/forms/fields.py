@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from django import forms
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import ValidationError
 
 
@@ -96,7 +97,36 @@ class DatalistInput(forms.TextInput):
         return context
 
 
+class WallTimeWidget(AdminSplitDateTime):
+    """Django's admin date and time pickers for a wall time kept as text ("2026-12-01 09:00"), unconverted:
+    the text is read in the schedule's zone later, not in the site's zone as Django's date-time field would.
+
+    A single text value under the field's own name is still read, for clients posting it that way."""
+
+    # The overrides keep text where Django's widget has date/time objects: hence the ignores.
+    def decompress(self, value: Any) -> list[Any]:  # type: ignore[override]
+        if not value:
+            return [None, None]
+        date, _, time = str(value).replace("T", " ", 1).partition(" ")
+        return [date, time]
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> str:  # type: ignore[override]
+        if name in data:
+            return str(data[name])
+        date, time = (str(part or "").strip() for part in super().value_from_datadict(data, files, name))
+        return f"{date} {time}".strip()
+
+
+#: Entries of the system's zone database that are files, not zones a person would pick: "Factory" (no zone
+#: set), "localtime" (the host's zone, whatever it is), "posixrules", and the posix/ and right/ copies.
+NOT_ZONES = frozenset({"Factory", "localtime", "posixrules"})
+
+
 @lru_cache(maxsize=1)
 def time_zone_names() -> list[str]:
     """The IANA zone names this Python knows, for a zone field's suggestions."""
-    return sorted(zoneinfo.available_timezones())
+    return sorted(
+        name
+        for name in zoneinfo.available_timezones()
+        if name not in NOT_ZONES and not name.startswith(("posix/", "right/"))
+    )

@@ -16,10 +16,10 @@ from beat_store.conf import settings
 from beat_store.exceptions import InvalidTrigger
 from beat_store.forms.fields import DatalistInput, JSONTextField, time_zone_names
 from beat_store.forms.preview import FireTimePreview, preview_fire_times
-from beat_store.forms.triggers import TriggerEditor
+from beat_store.forms.triggers import COMBINATIONS, TriggerEditor
 from beat_store.models import DEFINITION_FIELDS, Schedule
 from beat_store.timezones import get_zone
-from beat_store.triggers import anchor_of, build_trigger
+from beat_store.triggers import anchor_of, build_trigger, describe_trigger
 
 #: Help texts of the timing-policy fields (docs/spec.md "Timing rules"), in the admin's words.
 TIMING_HELP = {
@@ -67,6 +67,10 @@ def preview_of(
     except InvalidTrigger as error:
         return FireTimePreview(zone_name=zone_name, error=f"The trigger is not valid: {error}")
     return preview_fire_times(trigger, spec, zone=zone, zone_name=zone_name, now=dj_timezone.now())
+
+
+#: Besides the trigger, the fields the fire times depend on: their errors are the live preview's too.
+BOUNDS_AND_ZONE = ("timezone", "start_at", "end_at")
 
 
 class TriggerEditorWidget(forms.Widget):
@@ -238,6 +242,39 @@ class ScheduleForm(forms.ModelForm):
             start_at=instance.start_at,
             end_at=instance.end_at,
         )
+
+    def live_preview(self) -> dict[str, Any]:
+        """What the schedule page shows beside the trigger while the user types (as JSON): the trigger in words,
+        its next fire times in the schedule's zone, warnings, and the errors of the fields it depends on. Errors
+        of the other fields (name, task, ...) do not stop it."""
+        errors = self._trigger_field_errors() or [str(message) for message in self.errors.get("trigger", ())]
+        errors += [str(message) for name in BOUNDS_AND_ZONE for message in self.errors.get(name, ())]
+        spec, zone_name = self.cleaned_data.get("trigger"), self.cleaned_data.get("timezone")
+        preview = self.preview
+        if preview is not None and preview.error and preview.error not in errors:
+            errors.append(preview.error)
+        return {
+            "zone": zone_name or "",
+            "description": describe_trigger(spec, zone_name) if spec and zone_name else "",
+            "fire_times": preview.shown_fire_times if preview else [],
+            "warnings": preview.warnings if preview else [],
+            "errors": errors,
+        }
+
+    def _trigger_field_errors(self) -> list[str]:
+        """The trigger editor's errors, each after the label of its field ("Hour: ..."): the page marks the
+        fields, the live preview has only words."""
+        if not self.has_error("trigger"):
+            return []
+        labelled = [("", self.editor.form)]
+        if self.editor.form.chosen_kind in COMBINATIONS:
+            labelled += [(f"Member {number} ", member) for number, member in enumerate(self.editor.members.forms, 1)]
+        return [
+            f"{where}{form.fields[name].label if name in form.fields else 'Trigger'}: {message}"
+            for where, form in labelled
+            for name, messages in form.errors.items()
+            for message in messages
+        ]
 
     def _update_errors(self, errors: ValidationError) -> None:
         # A trigger the editor refused is not on the instance: drop the model's echo of that refusal.

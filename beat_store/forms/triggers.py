@@ -15,7 +15,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from beat_store.exceptions import InvalidTrigger
-from beat_store.forms.fields import DatalistInput, time_zone_names
+from beat_store.forms.fields import DatalistInput, WallTimeWidget, time_zone_names
 from beat_store.triggers import validate_trigger_spec
 from beat_store.triggers.cron_syntax import CRON_FIELD_NAMES as CRON_FIELDS
 from beat_store.triggers.spec import (
@@ -122,8 +122,12 @@ class TriggerForm(forms.Form):
         "Seconds", "Elapsed time between fire times; DST never changes it. Empty counts as 0.", whole=False
     )
 
-    date_run_at = _date_time_field(
-        "Run at", "Wall time in the schedule's time zone, e.g. 2026-12-01 09:00 (add +01:00 to fix the offset)."
+    date_run_at = forms.CharField(
+        label="Run at",
+        required=False,
+        help_text="Wall time in the schedule's time zone, e.g. 2026-12-01 and 09:00 (add +01:00 to the time to "
+        "fix the offset).",
+        widget=WallTimeWidget,
     )
 
     calendar_years = _count_field("Years", "", whole=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from celery import Celery
@@ -13,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.models import Execution, Schedule
@@ -428,6 +430,75 @@ def test_preview_of_an_invalid_form_shows_the_errors(admin_client: Client) -> No
     assert "higher than the maximum value (23)" in response.content.decode()
 
 
+PREVIEW_URL = reverse("admin:beat_store_schedule_preview")
+
+
+def test_live_preview_answers_the_description_and_next_fire_times_as_json(admin_client: Client) -> None:
+    response = admin_client.post(PREVIEW_URL, form_data(name="", task=""))  # unrelated errors do not matter
+
+    preview = response.json()
+    assert response.status_code == 200
+    assert preview["zone"] == "Europe/Paris"
+    assert preview["description"].startswith("At 09:00")
+    assert len(preview["fire_times"]) == 10
+    assert all("09:00:00 CE" in moment for moment in preview["fire_times"])
+    assert preview["errors"] == []
+    assert not Schedule.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"trigger-cron_expression": "0 25 * * *"}, "Crontab expression: Hour field '25'"),
+        ({"timezone": "Mars/Olympus"}, "Unknown time zone 'Mars/Olympus'"),
+        ({"trigger-kind": "interval", "trigger-cron_expression": ""}, "Trigger: The interval must be longer than zero"),
+        ({"start_at_0": "2030-13-45", "start_at_1": "10:00"}, "Enter a valid date"),
+    ],
+    ids=["a bad cron field", "an unknown zone", "an interval of zero", "an impossible start date"],
+)
+def test_live_preview_of_bad_input_answers_the_error_not_a_500(
+    admin_client: Client, overrides: dict[str, str], error: str
+) -> None:
+    response = admin_client.post(PREVIEW_URL, form_data(**overrides))
+
+    preview = response.json()
+    assert response.status_code == 200
+    assert error in " ".join(preview["errors"])
+    assert preview["fire_times"] == []
+
+
+def test_live_preview_of_a_saved_interval_counts_from_its_creation(admin_client: Client) -> None:
+    schedule = make_schedule(trigger={"type": "interval", "hours": 1}, timezone="UTC")
+    created = schedule.created_at.replace(microsecond=0)
+    data = form_data(
+        **{"trigger-kind": "interval", "trigger-cron_expression": "", "trigger-interval_hours": "1", "timezone": "UTC"}
+    )
+
+    preview = admin_client.post(f"{PREVIEW_URL}?schedule={schedule.pk}", data).json()
+
+    assert preview["errors"] == []
+    assert preview["fire_times"][0].endswith(f"{created + timedelta(hours=1):%M:%S} UTC")
+
+
+def test_live_preview_refuses_get_and_users_who_may_not_edit(admin_client: Client, client: Client) -> None:
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_schedule"))
+    client.force_login(viewer)
+
+    assert admin_client.get(PREVIEW_URL).status_code == 405
+    assert client.post(PREVIEW_URL, form_data()).status_code == 403
+
+
+def test_schedule_page_points_the_script_at_the_preview_endpoint(admin_client: Client) -> None:
+    schedule = make_schedule(trigger={"type": "cron", "expression": "0 9 * * *"}, timezone="Europe/Paris")
+
+    page = admin_client.get(reverse("admin:beat_store_schedule_change", args=[schedule.pk])).content.decode()
+
+    assert f'data-preview-url="{PREVIEW_URL}?schedule={schedule.pk}"' in page
+    assert '<p class="beat-store-description">At 09:00' in page
+    assert "beat_store/schedule_preview.js" in page
+
+
 def test_change_page_shows_preview_chart_and_recent_runs(admin_client: Client) -> None:
     schedule = make_schedule(timezone="Europe/Paris")
     add_execution(schedule, minutes_ago=2, status=ExecutionStatus.FAILED, exception="ValueError('boom')")
@@ -435,7 +506,7 @@ def test_change_page_shows_preview_chart_and_recent_runs(admin_client: Client) -
 
     page = admin_client.get(reverse("admin:beat_store_schedule_change", args=[schedule.pk])).content.decode()
 
-    assert "Next fire times (Europe/Paris)" in page
+    assert 'Next fire times<span class="beat-store-preview-zone"> (Europe/Paris)</span>' in page
     assert page.count('class="beat-store-bar"') == 2
     assert 'data-status="failed"' in page
     assert "ValueError(&#x27;boom&#x27;)" in page
@@ -455,16 +526,78 @@ def test_editing_a_schedule_keeps_its_trigger_fields(admin_client: Client) -> No
 # --- list -------------------------------------------------------------------------------------------------
 
 
-def test_list_shows_description_next_fire_time_in_zone_and_coloured_last_status(admin_client: Client) -> None:
+@override_settings(TIME_ZONE="Europe/Paris")
+def test_list_shows_description_next_fire_time_in_the_site_zone_and_the_last_run_linked(admin_client: Client) -> None:
     schedule = make_schedule(trigger={"type": "cron", "expression": "0 9 * * mon-fri"}, timezone="Asia/Tokyo")
     add_execution(schedule, minutes_ago=5, status=ExecutionStatus.SUCCEEDED)
-    add_execution(schedule, minutes_ago=1, status=ExecutionStatus.FAILED)
+    last = add_execution(schedule, minutes_ago=1, status=ExecutionStatus.FAILED)
+    paris = ZoneInfo("Europe/Paris")
 
     page = admin_client.get(LIST_URL).content.decode()
 
     assert "(Asia/Tokyo)" in page
-    assert "09:00:00 JST" in page
-    assert 'class="beat-store-status" style="background:#ba2121">failed<' in page
+    assert f"{schedule.next_fire_at.astimezone(paris):%Y-%m-%d %H:%M:%S %Z}" in page
+    runs_url = f"{EXECUTIONS_URL}?schedule__id__exact={schedule.pk}"
+    assert (
+        f'<a href="{escape(runs_url)}" title="This schedule\'s runs"><span class="beat-store-status" '
+        f'style="background:#ba2121">failed</span> '
+        f"<small>{last.fire_time.astimezone(paris):%Y-%m-%d %H:%M:%S %Z}</small></a>"
+    ) in page
+
+
+def test_list_counts_the_runs_and_links_the_failed_ones(admin_client: Client) -> None:
+    schedule = make_schedule()
+    for minutes_ago in range(1, 4):
+        add_execution(schedule, minutes_ago=minutes_ago)
+    add_execution(schedule, minutes_ago=10, status=ExecutionStatus.FAILED)
+    make_schedule("never ran")
+
+    page = admin_client.get(LIST_URL).content.decode()
+
+    runs_url = f"{EXECUTIONS_URL}?schedule__id__exact={schedule.pk}"
+    assert f'<a href="{escape(runs_url)}">4</a>' in page
+    assert f'<a href="{escape(runs_url)}&amp;status__exact=failed" class="beat-store-failed-count">1 failed</a>' in page
+    assert '<td class="field-runs">0</td>' in page
+
+
+def test_list_shows_the_source_under_the_state_unless_made_in_the_admin(admin_client: Client) -> None:
+    make_schedule("declared", source=ScheduleSource.SETTINGS)
+    make_schedule("clicked")
+
+    page = admin_client.get(f"{LIST_URL}?source=settings").content.decode()
+    everything = admin_client.get(LIST_URL).content.decode()
+
+    assert '<small class="beat-store-source">from settings</small>' in page
+    assert everything.count('<small class="beat-store-source"></small>') == 1
+
+
+def test_list_lets_dotted_names_wrap_only_between_their_words(admin_client: Client) -> None:
+    make_schedule("nightly.cleanup_job", task="celery.backend_cleanup")
+
+    page = admin_client.get(LIST_URL).content.decode()
+
+    assert ">nightly.<wbr>cleanup_<wbr>job</a>" in page
+    assert '<td class="field-task_display">celery.<wbr>backend_<wbr>cleanup</td>' in page
+
+
+def test_pause_and_resume_in_place_come_back_to_the_filtered_list(admin_client: Client) -> None:
+    schedule = make_schedule()
+    list_page = admin_client.get(f"{LIST_URL}?q=every").content.decode()
+    pause_url = reverse("admin:beat_store_schedule_pause", args=[schedule.pk])
+    assert f'formaction="{pause_url}" formmethod="post" name="_from_list"' in list_page
+
+    paused = admin_client.post(pause_url, {"_from_list": "1"}, HTTP_REFERER=f"http://testserver{LIST_URL}?q=every")
+    schedule.refresh_from_db()
+    assert paused.status_code == 302
+    assert paused["Location"] == f"http://testserver{LIST_URL}?q=every"
+    assert schedule.paused
+
+    resume_url = reverse("admin:beat_store_schedule_resume_now", args=[schedule.pk])
+    assert f'formaction="{resume_url}"' in admin_client.get(LIST_URL).content.decode()
+    resumed = admin_client.post(resume_url, {"_from_list": "1"}, HTTP_REFERER="https://elsewhere.example/")
+    schedule.refresh_from_db()
+    assert resumed["Location"] == LIST_URL
+    assert not schedule.paused
 
 
 def test_list_query_count_does_not_grow_with_the_number_of_schedules(
@@ -702,7 +835,7 @@ def test_execution_list_shows_status_lateness_duration_and_short_result(admin_cl
     assert "2.0 s" in page  # lateness
     assert "5.0 s" in page  # duration
     assert "celery@host" in page
-    assert "x" * 59 + "…" in page
+    assert "x" * 39 + "…" in page
     assert 'style="background:#2e8540">succeeded<' in page
 
 
@@ -734,6 +867,12 @@ def test_execution_detail_links_the_task_result(admin_client: Client) -> None:
     assert reverse("admin:django_celery_results_taskresult_change", args=[task_result.pk]) in page
 
 
+def schedule_cell(schedule: Schedule) -> str:
+    """The start of an execution row's schedule cell (the link to that schedule)."""
+    url = reverse("admin:beat_store_schedule_change", args=[schedule.pk])
+    return f'<td class="field-schedule_link"><a href="{url}">{schedule.name}</a>'
+
+
 def test_executions_filter_by_schedule_from_the_schedule_page_link(admin_client: Client) -> None:
     mine, other = make_schedule("mine"), make_schedule("other")
     add_execution(mine, minutes_ago=1)
@@ -741,8 +880,75 @@ def test_executions_filter_by_schedule_from_the_schedule_page_link(admin_client:
 
     page = admin_client.get(f"{EXECUTIONS_URL}?schedule__id__exact={mine.pk}").content.decode()
 
-    assert ">mine</a>" in page
-    assert ">other</a>" not in page
+    assert schedule_cell(mine) in page
+    assert schedule_cell(other) not in page
+
+
+def test_execution_sidebar_filters_by_schedule_and_by_task(admin_client: Client) -> None:
+    adds, fails = make_schedule("adds"), make_schedule("fails", task="tests.fail")
+    add_execution(adds, minutes_ago=1)
+    add_execution(fails, minutes_ago=1, status=ExecutionStatus.FAILED)
+
+    sidebar = admin_client.get(EXECUTIONS_URL).content.decode()
+    by_task = admin_client.get(f"{EXECUTIONS_URL}?task=tests.fail").content.decode()
+
+    assert f'href="?schedule__id__exact={fails.pk}">fails</a>' in sidebar
+    assert 'href="?task=tests.fail">tests.fail</a>' in sidebar
+    assert schedule_cell(fails) in by_task
+    assert schedule_cell(adds) not in by_task
+
+
+def test_execution_list_drills_down_by_date(admin_client: Client) -> None:
+    schedule = make_schedule()
+    recent = add_execution(schedule, minutes_ago=1)
+    older = add_execution(schedule, minutes_ago=60 * 24 * 400)
+    day = recent.fire_time
+
+    overview = admin_client.get(EXECUTIONS_URL).content.decode()
+    one_day = admin_client.get(
+        f"{EXECUTIONS_URL}?fire_time__year={day.year}&fire_time__month={day.month}&fire_time__day={day.day}"
+    ).content.decode()
+
+    # Django's date hierarchy starts by year here: the runs span two years.
+    assert f'<a href="?fire_time__year={day.year}">{day.year}</a>' in overview
+    assert f'<a href="?fire_time__year={older.fire_time.year}">{older.fire_time.year}</a>' in overview
+    assert one_day.count('<td class="field-schedule_link">') == 1
+
+
+@override_settings(TIME_ZONE="Europe/Paris")
+def test_execution_page_shows_every_time_with_seconds_in_the_site_zone(admin_client: Client) -> None:
+    execution = add_execution(make_schedule("hourly export"), minutes_ago=1)
+    Execution.objects.filter(pk=execution.pk).update(
+        started_at=execution.fire_time + timedelta(seconds=1, milliseconds=500),
+        finished_at=execution.fire_time + timedelta(seconds=1, milliseconds=509),
+    )
+    paris = execution.fire_time.astimezone(ZoneInfo("Europe/Paris"))
+
+    page = admin_client.get(reverse("admin:beat_store_execution_change", args=[execution.pk])).content.decode()
+
+    assert f"<title>hourly export at {paris:%Y-%m-%d %H:%M:%S %Z} | View execution |" in page
+    assert f'<div class="readonly">{paris:%Y-%m-%d %H:%M:%S %Z}</div>' in page  # fire time
+    assert f'<div class="readonly">{paris + timedelta(seconds=1):%Y-%m-%d %H:%M:%S %Z}</div>' in page  # started
+    assert '<div class="readonly">9 ms</div>' in page  # duration
+    assert "a.m." not in page
+    assert "p.m." not in page
+
+
+@override_settings(TIME_ZONE="Europe/Paris")
+def test_schedule_page_chart_and_runs_share_the_site_zone_and_duration_format(admin_client: Client) -> None:
+    schedule = make_schedule(timezone="Asia/Tokyo")
+    execution = add_execution(schedule, minutes_ago=1)
+    Execution.objects.filter(pk=execution.pk).update(
+        started_at=execution.fire_time, finished_at=execution.fire_time + timedelta(milliseconds=9)
+    )
+    shown = f"{execution.fire_time.astimezone(ZoneInfo('Europe/Paris')):%Y-%m-%d %H:%M:%S %Z}"
+
+    page = admin_client.get(reverse("admin:beat_store_schedule_change", args=[schedule.pk])).content.decode()
+
+    assert f"<title>{shown}: succeeded, 9 ms</title>" in page  # the chart bar's tooltip
+    assert f">{shown}</a></td>" in page  # the recent runs table
+    assert "<td>9 ms</td>" in page
+    assert "0.0 s" not in page
 
 
 # --- pruning --------------------------------------------------------------------------------------------
@@ -770,13 +976,25 @@ def test_prune_page_rejects_a_bad_age_with_a_form_error(admin_client: Client) ->
     assert Execution.objects.count() == 1
 
 
-def test_prune_action_leads_to_the_prune_page(admin_client: Client) -> None:
+def test_prune_action_leads_to_the_prune_page_with_or_without_a_selection(admin_client: Client) -> None:
     execution = add_execution(make_schedule(), minutes_ago=1)
 
-    response = admin_client.post(EXECUTIONS_URL, {"action": "prune_action", "_selected_action": [execution.pk]})
+    with_selection = admin_client.post(EXECUTIONS_URL, {"action": "prune_action", "_selected_action": [execution.pk]})
+    without = admin_client.post(EXECUTIONS_URL, {"action": "prune_action", "index": "0"})
 
-    assert response.status_code == 302
-    assert response["Location"] == reverse("admin:beat_store_execution_prune")
+    assert with_selection.status_code == without.status_code == 302
+    assert with_selection["Location"] == without["Location"] == reverse("admin:beat_store_execution_prune")
+
+
+def test_the_prune_button_shows_to_users_who_may_delete_executions(admin_client: Client, client: Client) -> None:
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_execution"))
+    client.force_login(viewer)
+    button = f'<a href="{reverse("admin:beat_store_execution_prune")}">Prune old executions</a>'
+
+    assert button in admin_client.get(EXECUTIONS_URL).content.decode()
+    assert button not in client.get(EXECUTIONS_URL).content.decode()
+    assert client.post(EXECUTIONS_URL, {"action": "prune_action", "index": "0"}).status_code != 302
 
 
 def test_prune_command_deletes_old_executions() -> None:

@@ -9,9 +9,11 @@ import sys
 from datetime import datetime, timedelta, timezone
 from io import StringIO
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 
 from beat_store.api import add_schedule
 from beat_store.enums import ExecutionStatus, ScheduleSource
@@ -84,6 +86,16 @@ def test_list_shows_trigger_next_fire_time_and_last_status(
     assert lines[1].split()[:4] == ["every-five", "Every", "5", "minutes"]
     assert lines[1].endswith("failed")
     assert lines[2].split()[-3:] == ["paused", "never", "run"]
+
+
+@override_settings(TIME_ZONE="Europe/Paris")
+def test_list_shows_the_next_fire_time_in_the_site_zone_with_seconds(schedules: list[Schedule]) -> None:
+    next_fire_at = schedules[0].next_fire_at
+    assert next_fire_at is not None
+
+    lines = run("beat_store_list").splitlines()
+
+    assert f"{next_fire_at.astimezone(ZoneInfo('Europe/Paris')):%Y-%m-%d %H:%M:%S %Z}" in lines[1]
 
 
 def test_list_json_is_machine_readable(schedules: list[Schedule]) -> None:
@@ -359,3 +371,23 @@ def test_commands_on_an_unmigrated_database_say_to_migrate(tmp_path: Path, comma
     assert result.returncode == 1
     assert "run `manage.py migrate`" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_check_knows_celerys_own_tasks_and_does_not_run_the_checks_inside_themselves() -> None:
+    add_schedule("cleanup", "celery.backend_cleanup", {"type": "cron", "expression": "0 4 * * *"})
+    add_schedule("adds", "tests.add", {"type": "interval", "seconds": 10})
+    add_schedule("gone", "tests.gone", {"type": "interval", "seconds": 10})
+    # As in a project whose proj/__init__.py imports its Celery app: Celery's Django fix-up is installed.
+    script = (
+        "import django, tests.celery_app; django.setup(); "
+        "from django.core.management import call_command; call_command('check')"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_environment(), check=False
+    )
+
+    assert "RecursionError" not in result.stderr
+    assert "Exception ignored" not in result.stderr
+    assert "(beat_store.W002) Schedules name task(s) the Celery app does not know: tests.gone." in result.stderr

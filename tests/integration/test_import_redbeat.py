@@ -13,7 +13,7 @@ from celery.schedules import crontab, schedule
 from django.core.management import CommandError, call_command
 
 from beat_store.models import Schedule
-from tests.conftest import require_service
+from tests.conftest import flushed_redis
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redis]
 
@@ -27,20 +27,11 @@ LAST_RUN = datetime(2026, 3, 2, 11, 0, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def redbeat_app() -> Iterator[Celery]:
-    import redis
-
-    client = redis.Redis.from_url(REDBEAT_URL)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as error:
-        require_service("Redis", str(error))
-    client.flushdb()
-    app = Celery("redbeat-source", set_as_current=False)
-    app.conf.redbeat_redis_url = REDBEAT_URL
-    app.conf.timezone = "UTC"
-    yield app
-    client.flushdb()
-    client.close()
+    with flushed_redis(REDBEAT_URL):
+        app = Celery("redbeat-source", set_as_current=False)
+        app.conf.redbeat_redis_url = REDBEAT_URL
+        app.conf.timezone = "UTC"
+        yield app
 
 
 def save_entry(app: Celery, name: str, when: object, *, last_run_at: datetime | None = None, **fields: object) -> None:

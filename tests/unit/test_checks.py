@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from unittest import mock
 
 import pytest
@@ -117,3 +118,81 @@ def test_wakeups_check(value: str | None, vendor: str, ids: list[str]) -> None:
     assert [message.id for message in messages] == ids
     if ids:
         assert "BEAT_STORE_WAKEUPS" in messages[0].msg or "PostgreSQL" in messages[0].msg
+
+
+def test_importing_task_modules_skips_celerys_django_checks_and_restores_the_environment() -> None:
+    seen_during_import: list[str | None] = []
+    loader = mock.Mock()
+    loader.import_default_modules.side_effect = lambda: seen_during_import.append(os.environ.get("CELERY_SKIP_CHECKS"))
+
+    with mock.patch("celery.current_app") as app, mock.patch.dict(os.environ, clear=False):
+        os.environ.pop("CELERY_SKIP_CHECKS", None)
+        app.loader = loader
+        app.tasks = {"proj.add": object()}
+
+        assert checks.known_task_names() == {"proj.add"}
+        assert seen_during_import == ["1"]
+        assert "CELERY_SKIP_CHECKS" not in os.environ
+
+
+def test_a_task_check_started_while_task_modules_import_neither_imports_them_again_nor_warns() -> None:
+    nested: list[list[object]] = []
+    loader = mock.Mock()
+    # What a Celery fix-up that ignored CELERY_SKIP_CHECKS would do: run the checks again from the import.
+    loader.import_default_modules.side_effect = lambda: nested.append(checks.check_tasks_known(None))
+
+    with (
+        mock.patch("celery.current_app") as app,
+        mock.patch.object(checks, "scheduled_task_names", return_value={"proj.add"}),
+    ):
+        app.loader = loader
+        app.loader.worker_initialized = False
+        app.tasks = {"proj.add": object()}
+
+        assert checks.check_tasks_known(None) == []
+
+    assert nested == [[]]
+    assert loader.import_default_modules.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("settings_dict", "django_version", "missing"),
+    [
+        ({"NAME": "db.sqlite3", "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"}}, (5, 2), []),
+        ({"NAME": "db.sqlite3"}, (5, 2), ['"timeout": 20', '"transaction_mode": "IMMEDIATE"']),
+        ({"NAME": "db.sqlite3", "OPTIONS": {"timeout": 20}}, (5, 2), ['"transaction_mode": "IMMEDIATE"']),
+        ({"NAME": "db.sqlite3", "OPTIONS": {"transaction_mode": "immediate"}}, (5, 1), ['"timeout": 20']),
+        ({"NAME": "db.sqlite3", "OPTIONS": {"timeout": 20}}, (4, 2), []),
+        ({"NAME": ":memory:"}, (5, 2), []),
+    ],
+    ids=[
+        "timeout and IMMEDIATE pass",
+        "no options lack both",
+        "a timeout alone lacks IMMEDIATE on Django 5.1+",
+        "IMMEDIATE in any case without a timeout lacks the timeout",
+        "a timeout is enough before Django 5.1, which has no transaction_mode",
+        "an in-memory database has one process only",
+    ],
+)
+def test_sqlite_locking_check(
+    settings_dict: dict[str, object], django_version: tuple[int, int], missing: list[str]
+) -> None:
+    messages = checks.sqlite_locking_warnings("default", settings_dict, django_version=django_version)
+
+    assert [message.id for message in messages] == (["beat_store.W005"] if missing else [])
+    for option in missing:
+        assert option in messages[0].hint
+
+
+def test_sqlite_locking_check_reads_the_configured_databases() -> None:
+    from django.db import connections
+
+    default = connections["default"]
+    with (
+        mock.patch.object(default, "vendor", "sqlite"),
+        mock.patch.dict(default.settings_dict, {"NAME": "db.sqlite3", "OPTIONS": {}}),
+    ):
+        messages = checks.check_sqlite_locking(None)
+
+    assert [message.id for message in messages] == ["beat_store.W005"]
+    assert "'default'" in messages[0].msg

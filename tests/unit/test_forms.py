@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from beat_store.admin.chart import ChartRun, render_run_chart
-from beat_store.forms.fields import JSONTextField
+from beat_store.forms.fields import JSONTextField, WallTimeWidget, time_zone_names
 from beat_store.forms.preview import preview_fire_times
 from beat_store.forms.triggers import TriggerEditor, initial_from_spec
 from beat_store.pruning import parse_age
@@ -423,3 +423,34 @@ def test_run_chart_draws_one_bar_per_run_scaled_to_the_longest() -> None:
 
 def test_run_chart_of_no_runs_is_empty() -> None:
     assert render_run_chart([]) == ""
+
+
+def test_time_zone_suggestions_are_zones_a_person_would_pick() -> None:
+    names = time_zone_names()
+
+    assert {"Europe/Paris", "UTC", "America/New_York"} <= set(names)
+    assert not {"Factory", "localtime", "posixrules"} & set(names)
+    assert not [name for name in names if name.startswith(("posix/", "right/"))]
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        ({"run_at_0": "2026-12-01", "run_at_1": "09:00"}, "2026-12-01 09:00"),
+        ({"run_at_0": "2026-12-01", "run_at_1": "09:00:00+01:00"}, "2026-12-01 09:00:00+01:00"),
+        ({"run_at_0": "", "run_at_1": ""}, ""),
+        ({"run_at": "2026-12-01T09:00"}, "2026-12-01T09:00"),
+    ],
+    ids=[
+        "the date and time pickers give a wall time as text",
+        "an offset typed after the time is kept",
+        "empty pickers give nothing",
+        "one text value is still read",
+    ],
+)
+def test_run_at_pickers_read_a_wall_time_without_converting_it(data: dict[str, str], text: str) -> None:
+    assert WallTimeWidget().value_from_datadict(data, {}, "run_at") == text
+
+
+def test_run_at_pickers_show_a_saved_wall_time_as_date_and_time() -> None:
+    assert WallTimeWidget().decompress("2026-12-01T09:00:00") == ["2026-12-01", "09:00:00"]

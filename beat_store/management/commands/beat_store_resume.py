@@ -8,6 +8,7 @@ from django.core.management.base import CommandParser
 
 from beat_store.api import resume_schedule
 from beat_store.management.base import BeatStoreCommand
+from beat_store.timezones import format_moment
 
 
 class Command(BeatStoreCommand):
@@ -26,5 +27,5 @@ class Command(BeatStoreCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         schedule = resume_schedule(options["name"], resume_from="now" if options["from_now"] else None)
-        next_fire = schedule.next_fire_at.isoformat() if schedule.next_fire_at else "none (finished)"
+        next_fire = format_moment(schedule.next_fire_at) if schedule.next_fire_at else "none (finished)"
         self.stdout.write(f"Resumed {schedule.name}; next fire time: {next_fire}.")
