@@ -32,9 +32,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import django
+from celery import current_app
+from django.apps import apps
 from django.conf import settings
 from django.core import checks
-from django.db import DatabaseError
+from django.db import DatabaseError, connection, connections
+
+from beat_store import receivers, wakeups
+from beat_store.conf import settings as beat_store_settings
+from beat_store.models import Schedule
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +58,6 @@ def check_use_tz(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
 
 
 def check_installed_when_used(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
-    from django.apps import apps
 
     scheduler = configured_beat_scheduler()
     if "beat_store" not in scheduler or apps.is_installed("beat_store"):
@@ -84,9 +89,6 @@ def check_time_zones_agree(app_configs: Any, **kwargs: Any) -> list[checks.Check
 
 
 def check_tasks_known(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
-    from celery import current_app
-
-    from beat_store.conf import settings as beat_store_settings
 
     if beat_store_settings.ALLOW_UNREGISTERED_TASKS:
         return []
@@ -116,7 +118,6 @@ def check_tasks_known(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessa
 
 
 def check_receivers_connected(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
-    from beat_store import receivers
 
     if receivers.is_connected():
         return []
@@ -130,9 +131,6 @@ def check_receivers_connected(app_configs: Any, **kwargs: Any) -> list[checks.Ch
 
 
 def check_wakeups(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
-    from django.db import connection
-
-    from beat_store import wakeups
 
     try:
         kind = wakeups.configured_kind()
@@ -152,7 +150,6 @@ def check_wakeups(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
 
 
 def check_sqlite_locking(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
-    from django.db import connections
 
     return [
         message
@@ -189,7 +186,6 @@ def sqlite_locking_warnings(
 
 
 def check_retired_settings(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
-    from beat_store.conf import settings as beat_store_settings
 
     return [
         checks.Warning(
@@ -213,7 +209,6 @@ def configured_beat_scheduler() -> str:
 
 def scheduled_task_names() -> set[str]:
     """Distinct task names of the stored schedules; empty while the table does not exist or is unreachable."""
-    from beat_store.models import Schedule
 
     try:
         return set(Schedule.objects.values_list("task", flat=True).distinct())
@@ -224,7 +219,6 @@ def scheduled_task_names() -> set[str]:
 
 def known_task_names() -> set[str]:
     """Names of the tasks the current Celery app registers once its task modules are imported."""
-    from celery import current_app
 
     global _importing_task_modules
     _importing_task_modules = True
@@ -268,7 +262,6 @@ def _celery_conf_value(celery_key: str, django_setting: str) -> Any:
     explicit = getattr(settings, django_setting, None)
     if explicit:
         return explicit
-    from celery import current_app
 
     return current_app.conf.get(celery_key)
 

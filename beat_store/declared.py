@@ -13,9 +13,11 @@ from celery import Celery
 from celery.schedules import crontab, schedule, solar
 from django.core.exceptions import ValidationError
 
+from beat_store.api import add_schedule
 from beat_store.conf import settings
 from beat_store.enums import ScheduleSource
 from beat_store.exceptions import InvalidTrigger
+from beat_store.models import Schedule
 from beat_store.triggers.cron_syntax import crontab_expression
 
 logger = logging.getLogger(__name__)
@@ -113,9 +115,6 @@ def sync_declared_schedules(app: Celery) -> SyncReport:
     An entry that cannot be converted or validated is logged as an error naming it, and its existing row (if
     any) is left as it was.
     """
-    from beat_store.api import add_schedule
-    from beat_store.models import Schedule
-
     declared, refused = declared_schedules(app)
     report = SyncReport(refused=dict(refused))
     for name, fields in declared.items():

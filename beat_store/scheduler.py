@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 from celery import beat
 from django.db import connection
 
-from beat_store.declared import sync_declared_schedules
-
 if TYPE_CHECKING:  # the engine imports models; see Scheduler._start_engine for why that waits
     from beat_store.engine import BeatEngine
 
@@ -30,6 +28,9 @@ class Scheduler(beat.Scheduler):
 
     def setup_schedule(self) -> None:
         engine = self._start_engine()
+        # Same reason as in _start_engine: the sync writes models, so it is imported once Django is ready.
+        from beat_store.declared import sync_declared_schedules
+
         report = sync_declared_schedules(self.app)
         logger.info(
             "beat_store: synced %d schedule(s) from settings, removed %d, refused %d (beat %s)",

@@ -31,9 +31,12 @@ import json
 from datetime import datetime
 from typing import Any
 
+from django.apps import apps
+
 from beat_store.exceptions import InvalidTrigger
 from beat_store.transfer.importing import ScheduleDraft, Unsupported
 from beat_store.transfer.sources import SourceReading, SourceUnavailable
+from beat_store.triggers import validate_trigger_spec
 from beat_store.triggers.cron_syntax import crontab_expression
 
 BACKEND_CLEANUP = "celery.backend_cleanup"
@@ -46,7 +49,6 @@ class Unmappable(ValueError):
 
 def read_django_celery_beat() -> SourceReading:
     """Every ``PeriodicTask`` as a draft, or as an unsupported entry saying why."""
-    from django.apps import apps
 
     if not apps.is_installed("django_celery_beat"):
         raise SourceUnavailable(
@@ -100,7 +102,6 @@ def draft_from_periodic_task(task: Any) -> ScheduleDraft:
 
 
 def _trigger_of(task: Any) -> tuple[dict[str, Any], str | None]:
-    from beat_store.triggers import validate_trigger_spec
 
     trigger, zone = _raw_trigger_of(task)
     try:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from beat_store.exceptions import ScheduleLookupError
-from beat_store.models import DEFINITION_FIELDS
-
-if TYPE_CHECKING:
-    from beat_store.models import Schedule
+from beat_store.models import DEFINITION_FIELDS, Schedule
 
 #: The fields a record carries, in the order files show them. ``source`` is left out: an imported schedule's
 #: source is ``import``. State (``next_fire_at``, ``last_fire_at``) stays with the database it belongs to.
@@ -31,8 +28,6 @@ def export_schedules(names: Sequence[str] = ()) -> list[dict[str, Any]]:
 
     Raises ``ScheduleLookupError`` naming the first of ``names`` that is no schedule.
     """
-    from beat_store.models import Schedule
-
     queryset = Schedule.objects.order_by("name")
     if names:
         queryset = queryset.filter(name__in=names)

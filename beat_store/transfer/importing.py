@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
@@ -25,10 +25,9 @@ from django.utils.dateparse import parse_datetime
 
 from beat_store.enums import ScheduleSource
 from beat_store.exceptions import BeatStoreError, InvalidTrigger
+from beat_store.models import Schedule
 from beat_store.transfer.exporting import DATETIME_FIELDS, RECORD_FIELDS
-
-if TYPE_CHECKING:
-    from beat_store.models import Schedule
+from beat_store.triggers import validate_trigger_spec
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 
@@ -149,9 +148,6 @@ def _import_one(draft: ScheduleDraft, *, now: datetime, report: ImportReport) ->
 
 def write_draft(draft: ScheduleDraft, *, now: datetime) -> str:
     """Create or update one schedule; returns ``"created"``, ``"updated"`` or ``"unchanged"``."""
-    from beat_store.models import Schedule
-    from beat_store.triggers import validate_trigger_spec
-
     values = {**_defaults(), **draft.fields, "source": ScheduleSource.IMPORT}
     values["trigger"] = validate_trigger_spec(values["trigger"])
     existing = Schedule.objects.select_for_update().filter(name=draft.name).first()
@@ -182,7 +178,6 @@ def write_draft(draft: ScheduleDraft, *, now: datetime) -> str:
 
 
 def _carry_state_over(schedule: Schedule, draft: ScheduleDraft, *, now: datetime) -> None:
-    from beat_store.models import Schedule
 
     updates: dict[str, Any] = {}
     next_fire_at = schedule.next_fire_at
@@ -202,7 +197,6 @@ def _carry_state_over(schedule: Schedule, draft: ScheduleDraft, *, now: datetime
 
 
 def _defaults() -> dict[str, Any]:
-    from beat_store.models import Schedule
 
     return {
         name: Schedule._meta.get_field(name).get_default()  # type: ignore[union-attr]

@@ -25,11 +25,16 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from celery import current_app
+from django.conf import settings
 
 from beat_store.exceptions import InvalidTrigger
 from beat_store.timezones import get_zone
 from beat_store.transfer.importing import ScheduleDraft, Unsupported
 from beat_store.transfer.sources import SourceReading, SourceUnavailable
+from beat_store.triggers import validate_trigger_spec
 from beat_store.triggers.cron_syntax import crontab_expression
 
 DEFAULT_KEY_PREFIX = "redbeat:"
@@ -124,7 +129,6 @@ def decode_datetime(value: Any) -> datetime:
 
 
 def _schedule_fields(schedule: Any) -> dict[str, Any]:
-    from beat_store.triggers import validate_trigger_spec
 
     kind = schedule.get("__type__") if isinstance(schedule, dict) else None
     if kind == "interval":
@@ -201,8 +205,6 @@ def _option_fields(options: dict[str, Any]) -> dict[str, Any]:
 
 def default_redis_url() -> str:
     """``CELERY_REDBEAT_REDIS_URL``, else the Celery app's ``redbeat_redis_url``, else its broker URL."""
-    from celery import current_app
-    from django.conf import settings
 
     url = (
         getattr(settings, "CELERY_REDBEAT_REDIS_URL", None)
@@ -216,8 +218,6 @@ def default_redis_url() -> str:
 
 
 def default_key_prefix() -> str:
-    from celery import current_app
-    from django.conf import settings
 
     return str(
         getattr(settings, "CELERY_REDBEAT_KEY_PREFIX", None)
@@ -227,7 +227,6 @@ def default_key_prefix() -> str:
 
 
 def _without_password(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(url)
     if parts.password:

@@ -125,7 +125,7 @@ def test_importing_task_modules_skips_celerys_django_checks_and_restores_the_env
     loader = mock.Mock()
     loader.import_default_modules.side_effect = lambda: seen_during_import.append(os.environ.get("CELERY_SKIP_CHECKS"))
 
-    with mock.patch("celery.current_app") as app, mock.patch.dict(os.environ, clear=False):
+    with mock.patch("beat_store.checks.current_app") as app, mock.patch.dict(os.environ, clear=False):
         os.environ.pop("CELERY_SKIP_CHECKS", None)
         app.loader = loader
         app.tasks = {"proj.add": object()}
@@ -142,7 +142,7 @@ def test_a_task_check_started_while_task_modules_import_neither_imports_them_aga
     loader.import_default_modules.side_effect = lambda: nested.append(checks.check_tasks_known(None))
 
     with (
-        mock.patch("celery.current_app") as app,
+        mock.patch("beat_store.checks.current_app") as app,
         mock.patch.object(checks, "scheduled_task_names", return_value={"proj.add"}),
     ):
         app.loader = loader
