@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import current_app
 from django.conf import settings as django_settings
 
 from beat_store.planning import DEFAULT_MAX_CATCH_UP
@@ -78,8 +79,6 @@ class BeatStoreSettings:
             return str(explicit)
         celery_zone = getattr(django_settings, "CELERY_TIMEZONE", None)
         if not celery_zone:
-            from celery import current_app
-
             celery_zone = current_app.conf.timezone
         return str(celery_zone or django_settings.TIME_ZONE or "UTC")
 

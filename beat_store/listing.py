@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import OuterRef, Subquery
 
 from beat_store.models import Execution, Schedule
+from beat_store.timezones import format_moment
 from beat_store.triggers import describe_trigger
 
 
@@ -45,8 +46,6 @@ def list_schedules() -> list[ScheduleRow]:
 
 def format_table(rows: list[ScheduleRow]) -> str:
     """The rows as a text table; times in the site's zone, as the admin shows them."""
-    from beat_store.timezones import format_moment
-
     header = ("NAME", "TRIGGER", "NEXT FIRE TIME", "LAST STATUS")
     lines = [header] + [
         (

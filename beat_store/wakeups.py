@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import redis
 from django.db import connection, transaction
 
 from beat_store.conf import settings
@@ -60,8 +61,6 @@ def notify_schedules_changed(**_: Any) -> None:
 
 
 def _publish_to_redis(url: str) -> None:
-    import redis
-
     try:
         client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         try:
@@ -109,8 +108,6 @@ class RedisListener:
     """A Redis pub/sub subscription to :data:`CHANNEL`."""
 
     def __init__(self, url: str) -> None:
-        import redis
-
         self._client = redis.Redis.from_url(url, socket_connect_timeout=5)
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         self._pubsub.subscribe(CHANNEL)

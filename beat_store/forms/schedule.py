@@ -6,6 +6,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from celery import current_app
 from django import forms
 from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
@@ -47,8 +48,6 @@ TIMING_HELP = {
 
 def registered_task_names() -> list[str]:
     """Task names of the current Celery app, without Celery's own ``celery.*`` tasks."""
-    from celery import current_app
-
     return sorted(name for name in current_app.tasks if not name.startswith("celery."))
 
 

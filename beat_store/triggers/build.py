@@ -9,6 +9,9 @@ from datetime import timezone as dt_timezone
 from functools import lru_cache
 from typing import Any
 
+from django.utils import timezone as django_timezone
+
+from beat_store.conf import settings
 from beat_store.exceptions import InvalidTrigger
 from beat_store.timezones import get_zone
 from beat_store.triggers.base import ONE_MICROSECOND, Trigger, to_utc
@@ -186,13 +189,9 @@ def next_fire_times(
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise InvalidTrigger("count", f"must be a whole number >= 0, not {count!r}")
     if timezone is None:
-        from beat_store.conf import settings
-
         timezone = settings.DEFAULT_TIMEZONE
     zone = resolve_zone(timezone)
     if after is None:
-        from django.utils import timezone as django_timezone
-
         after = django_timezone.now()
     after = _aware(after, zone, "after")
     start_at = None if start_at is None else aware_bound(_datetime(start_at, "start_at"), zone, "start_at")

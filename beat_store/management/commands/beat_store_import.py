@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from argparse import RawDescriptionHelpFormatter
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from beat_store.management.base import BeatStoreCommand
 from beat_store.transfer import formats
+from beat_store.transfer.django_celery_beat import read_django_celery_beat
 from beat_store.transfer.importing import (
     ImportReport,
     InvalidRecord,
@@ -18,6 +20,8 @@ from beat_store.transfer.importing import (
     draft_from_record,
     import_drafts,
 )
+from beat_store.transfer.redbeat import read_redbeat
+from beat_store.transfer.sources import SourceUnavailable
 
 SOURCES = ("django-celery-beat", "redbeat")
 
@@ -53,8 +57,6 @@ Unsupported entries are listed one by one and the command fails, writing nothing
 Sources: {", ".join(SOURCES)}."""
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        from argparse import RawDescriptionHelpFormatter
-
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         parser.formatter_class = RawDescriptionHelpFormatter
         return parser
@@ -92,12 +94,8 @@ Sources: {", ".join(SOURCES)}."""
         if options["source"] and options["file"]:
             raise CommandError("give either FILE or --from, not both")
         if options["source"] == "django-celery-beat":
-            from beat_store.transfer.django_celery_beat import read_django_celery_beat
-
             return _source_call(read_django_celery_beat)
         if options["source"] == "redbeat":
-            from beat_store.transfer.redbeat import read_redbeat
-
             return _source_call(read_redbeat, redis_url=options["redis_url"], key_prefix=options["key_prefix"])
         if not options["file"]:
             raise CommandError("name a FILE to import, or a scheduler with --from (django-celery-beat, redbeat)")
@@ -135,8 +133,6 @@ Sources: {", ".join(SOURCES)}."""
 
 
 def _source_call(reader: Any, **kwargs: Any) -> tuple[list[ScheduleDraft], list[Unsupported], list[Unsupported]]:
-    from beat_store.transfer.sources import SourceUnavailable
-
     try:
         result = reader(**kwargs)
     except SourceUnavailable as error:
