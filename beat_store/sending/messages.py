@@ -30,8 +30,8 @@ from kombu import Producer
 from beat_store import headers as beat_headers
 from beat_store.models import Schedule
 from beat_store.runs import SendableRun
-from beat_store.sending import redis_pipeline
 from beat_store.sending.redis_pipeline import Envelope, RedisPipelinePublisher
+from beat_store.sending.redis_pipeline import supports as redis_pipeline_supports
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class MessageFactory:
             or signals.after_task_publish.receivers
         )
         # On Redis, messages of a known shape skip Producer.publish and go out on one pipeline (redis_pipeline).
-        self._redis = RedisPipelinePublisher(producer) if self._fast and redis_pipeline.supports(producer) else None
+        self._redis = RedisPipelinePublisher(producer) if self._fast and redis_pipeline_supports(producer) else None
         amqp = app.amqp
         self._argsrepr_maxsize = amqp.argsrepr_maxsize
         self._kwargsrepr_maxsize = amqp.kwargsrepr_maxsize
