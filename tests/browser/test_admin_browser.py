@@ -293,6 +293,32 @@ def test_execution_list_fits_1400_px_filters_and_prunes_without_a_selection(page
         worker="celery@worker-1.example.com",
         exception="RuntimeError('this task always fails, to show a traceback in the admin')",
     )
+    slow = Schedule.objects.create(
+        name="slow-every-20-seconds", task="tests.slow", trigger={"type": "interval", "seconds": 20}
+    )
+    Execution.objects.create(  # the example's skipped run: no start, no worker, a long reason
+        schedule=slow,
+        schedule_name=slow.name,
+        task=slow.task,
+        fire_time=now,
+        send_at=now,
+        task_id="skipped",
+        status=ExecutionStatus.SKIPPED,
+        finished_at=now,
+        result="1 of max 1 instances still running",
+    )
+    Execution.objects.create(  # the example's retrying run: a long word that only breaks inside
+        schedule=slow,
+        schedule_name=slow.name,
+        task=slow.task,
+        fire_time=now - timedelta(seconds=20),
+        send_at=now,
+        task_id="retrying",
+        status=ExecutionStatus.RETRYING,
+        started_at=now,
+        worker="celery@worker-1.example.com",
+        result="Retry in 2s: ConnectionError('flaky upstream')",
+    )
     page.set_viewport_size({"width": 1400, "height": 900})
 
     page.goto("/admin/beat_store/execution/")
