@@ -13,6 +13,8 @@ id                      what it means
 ``beat_store.W003``     The worker-side receivers are not connected: executions would stay ``sent``.
 ``beat_store.E003``     ``BEAT_STORE_WAKEUPS`` is neither ``"postgres"`` nor a ``redis://`` URL, or is
                         ``"postgres"`` while the default database is not PostgreSQL.
+``beat_store.E004``     The database cannot run beat_store: a backend other than PostgreSQL, SQLite or MySQL, or
+                        MariaDB < 10.6 / MySQL < 8.0 (no ``SKIP LOCKED``). Names the version found.
 ``beat_store.W004``     A retired ``BEAT_STORE_*`` setting is still set (``BEAT_STORE_PLAN_AHEAD``): it has no effect.
 ``beat_store.W005``     A SQLite database has no ``timeout`` option, or (Django 5.1+) no
                         ``transaction_mode = "IMMEDIATE"``: beat, workers and the admin writing to one file then
@@ -40,6 +42,7 @@ from django.db import DatabaseError, connection, connections
 
 from beat_store import receivers, wakeups
 from beat_store.conf import settings as beat_store_settings
+from beat_store.db.support import SUPPORTED, unsupported_reason
 from beat_store.models import Schedule
 
 logger = logging.getLogger(__name__)
@@ -147,6 +150,25 @@ def check_wakeups(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
             id="beat_store.E003",
         )
     ]
+
+
+def check_database_supported(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    for alias in connections:
+        try:
+            reason = unsupported_reason(connections[alias])
+        except DatabaseError as error:  # unreachable: `check` must not need the server; beat checks again
+            logger.debug("beat_store: database %r not checked, unreachable: %s", alias, error)
+            continue
+        if reason is not None:
+            messages.append(
+                checks.Error(
+                    f"Database {alias!r}: {reason}.",
+                    hint=f"beat_store supports {SUPPORTED}.",
+                    id="beat_store.E004",
+                )
+            )
+    return messages
 
 
 def check_sqlite_locking(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -273,5 +295,6 @@ def register() -> None:
     checks.register(check_tasks_known, checks.Tags.compatibility)
     checks.register(check_receivers_connected, checks.Tags.compatibility)
     checks.register(check_wakeups, checks.Tags.compatibility)
+    checks.register(check_database_supported, checks.Tags.compatibility)
     checks.register(check_sqlite_locking, checks.Tags.compatibility)
     checks.register(check_retired_settings, checks.Tags.compatibility)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from celery import beat
 from django.db import connection
 
+from beat_store.db.support import UnsupportedDatabase, ensure_supported
+
 if TYPE_CHECKING:  # the engine imports models; see Scheduler._start_engine for why that waits
     from beat_store.engine import BeatEngine
 
@@ -27,6 +29,12 @@ class Scheduler(beat.Scheduler):
         super().__init__(app, *args, **kwargs)
 
     def setup_schedule(self) -> None:
+        try:
+            ensure_supported(connection)
+        except UnsupportedDatabase as error:
+            # Beat stops at once with one line, rather than ticking into the same failure forever.
+            logger.critical("beat_store: %s", error)
+            raise SystemExit(f"beat_store: {error}") from None
         engine = self._start_engine()
         # Same reason as in _start_engine: the sync writes models, so it is imported once Django is ready.
         from beat_store.declared import sync_declared_schedules

@@ -1,4 +1,4 @@
-"""Create, migrate and drop the benchmark's own PostgreSQL database (never a shared one)."""
+"""Create, migrate and drop the benchmark's own database, on PostgreSQL or MariaDB (never a shared one)."""
 
 from __future__ import annotations
 
@@ -19,11 +19,26 @@ def _name() -> str:
     return name
 
 
+def _mysql_admin(statement: str) -> None:
+    import MySQLdb
+
+    db = settings.DATABASES["default"]
+    admin = MySQLdb.connect(host=db["HOST"], port=int(db["PORT"]), user=db["USER"])
+    try:
+        admin.cursor().execute(statement)
+    finally:
+        admin.close()
+
+
 def create_database() -> None:
     """Create the database when missing, then apply every migration."""
     from django.core.management import call_command
 
     name = _name()
+    if settings.DATABASE_KIND == "mysql":
+        _mysql_admin(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+        call_command("migrate", verbosity=0, interactive=False)
+        return
     with _admin_connection() as admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
@@ -36,5 +51,8 @@ def drop_database() -> None:
 
     connections.close_all()
     name = _name()
+    if settings.DATABASE_KIND == "mysql":
+        _mysql_admin(f"DROP DATABASE IF EXISTS `{name}`")
+        return
     with _admin_connection() as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -66,15 +66,30 @@ def _row(kind: str, n: int, one: dict[str, Any] | None, three: dict[str, Any] | 
     cells.append(_dup_miss(one))
     cells.append(_dup_miss(three))
     cells.append(_seconds((three.get("herd_s") or {}).get("p100")) if three else "not run")
-    return f"| {LABELS.get(kind, kind)} | {n:,} | " + " | ".join(cells) + " |"
+    return f"| {_label(kind)} | {n:,} | " + " | ".join(cells) + " |"
+
+
+#: Runs on MariaDB/MySQL (``BENCH_DATABASE=mysql``) are rows of their own, after PostgreSQL's.
+ON_MYSQL = "@mysql"
+
+
+def _label(kind: str) -> str:
+    scheduler, _, database = kind.partition("@")
+    return LABELS.get(scheduler, scheduler) + (" on MariaDB" if database else "")
+
+
+def _order(kind: str) -> tuple[bool, int]:
+    scheduler, _, database = kind.partition("@")
+    return (bool(database), list(LABELS).index(scheduler) if scheduler in LABELS else len(LABELS))
 
 
 def print_table(paths: list[Path]) -> None:
     runs: dict[tuple[str, int, int], dict[str, Any]] = {}
     for path in paths:
         result = json.loads(path.read_text())
-        runs[(result["scheduler"], result["n"], result["beats"])] = result
-    keys = sorted({(kind, n) for kind, n, _ in runs}, key=lambda key: (key[1], list(LABELS).index(key[0])))
+        kind = result["scheduler"] + (ON_MYSQL if result.get("database") == "mysql" else "")
+        runs[(kind, result["n"], result["beats"])] = result
+    keys = sorted({(kind, n) for kind, n, _ in runs}, key=lambda key: (key[1], *_order(key[0])))
     print(HEADER)
     print("|" + "---|" * (HEADER.count("|") - 1))
     for kind, n in keys:

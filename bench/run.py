@@ -39,6 +39,8 @@ import django
 
 django.setup()
 
+from django.db import connection  # noqa: E402
+
 from bench import broker, processes, seed  # noqa: E402
 from bench.database import create_database, drop_database  # noqa: E402
 
@@ -57,9 +59,22 @@ def utc(moment: float) -> datetime:
     return datetime.fromtimestamp(moment, tz=timezone.utc)
 
 
+def run_name(kind: str, n: int, beats: int) -> str:
+    """``beat_store-n10000-b1``, with ``-mysql`` on MariaDB/MySQL (PostgreSQL, the reference, has no suffix)."""
+    suffix = "-mysql" if connection.vendor == "mysql" else ""
+    return f"{kind}-n{n}-b{beats}{suffix}"
+
+
 def run_once(kind: str, n: int, beats: int, options: argparse.Namespace) -> dict[str, Any]:
-    tag = f"{kind}-n{n}-b{beats}"
-    result: dict[str, Any] = {"tag": tag, "scheduler": kind, "n": n, "beats": beats, "fire_times": options.fire_times}
+    tag = run_name(kind, n, beats)
+    result: dict[str, Any] = {
+        "tag": tag,
+        "scheduler": kind,
+        "database": connection.vendor,
+        "n": n,
+        "beats": beats,
+        "fire_times": options.fire_times,
+    }
     print(f"[{tag}] seeding", flush=True)
     started = time.time()
     if seed.workload_count(kind) != n:
@@ -185,8 +200,7 @@ def command_run(options: argparse.Namespace) -> None:
                 version = code_version()
                 result = run_once(kind, n, beats, options)
                 result["code"] = version
-                name = f"{kind}-n{n}-b{beats}"
-                path = RESULTS / f"{name}.json"
+                path = RESULTS / f"{run_name(kind, n, beats)}.json"
                 path.write_text(json.dumps(result, indent=2) + "\n")
                 print(json.dumps(result), flush=True)
 

@@ -22,15 +22,27 @@ INSTALLED_APPS = [
     "beat_store",
 ]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": os.environ.get("BENCH_PG_NAME", "bench_beat_store"),
-        "USER": os.environ.get("BENCH_PG_USER", "postgres"),
-        "HOST": os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
-        "PORT": os.environ.get("BENCH_PG_PORT", "5432"),
+
+def _server_database(engine: str, prefix: str, *, user: str, port: str, **extra: object) -> dict[str, object]:
+    """A database server's settings, each overridable by ``BENCH_<PREFIX>_<KEY>`` (NAME, USER, HOST, PORT)."""
+    keys = {"NAME": "bench_beat_store", "USER": user, "HOST": "127.0.0.1", "PORT": port}
+    return {
+        "ENGINE": engine,
+        **{key: os.environ.get(f"BENCH_{prefix}_{key}", value) for key, value in keys.items()},
+        **extra,
     }
-}
+
+
+#: ``BENCH_DATABASE=mysql`` runs the same benchmark on MariaDB/MySQL (database ``bench_beat_store`` there too).
+DATABASE_KIND = os.environ.get("BENCH_DATABASE", "postgres")
+if DATABASE_KIND == "mysql":
+    DATABASES = {
+        "default": _server_database(
+            "django.db.backends.mysql", "MYSQL", user="root", port="3306", OPTIONS={"charset": "utf8mb4"}
+        )
+    }
+else:
+    DATABASES = {"default": _server_database("django.db.backends.postgresql", "PG", user="postgres", port="5432")}
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 

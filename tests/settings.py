@@ -75,6 +75,22 @@ if DATABASE_KIND == "postgres":
             "TEST": {"NAME": os.environ.get("BEAT_STORE_PG_TEST_NAME", "test_beat_store")},
         }
     }
+elif DATABASE_KIND == "mysql":  # MariaDB >= 10.6 or MySQL >= 8.0, through mysqlclient (the `mysql` extra)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": os.environ.get("BEAT_STORE_MYSQL_NAME", "beat_store"),
+            "USER": os.environ.get("BEAT_STORE_MYSQL_USER", "root"),
+            "HOST": os.environ.get("BEAT_STORE_MYSQL_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("BEAT_STORE_MYSQL_PORT", "3306"),
+            "OPTIONS": {"charset": "utf8mb4"},
+            "TEST": {
+                "NAME": os.environ.get("BEAT_STORE_MYSQL_TEST_NAME", "test_beat_store"),
+                "CHARSET": "utf8mb4",
+                "COLLATION": "utf8mb4_unicode_ci",
+            },
+        }
+    }
 elif DATABASE_KIND == "sqlite":
     DATABASES = {
         "default": {
@@ -86,7 +102,7 @@ elif DATABASE_KIND == "sqlite":
         }
     }
 else:
-    raise RuntimeError(f"BEAT_STORE_DATABASE must be 'sqlite' or 'postgres', not {DATABASE_KIND!r}")
+    raise RuntimeError(f"BEAT_STORE_DATABASE must be 'sqlite', 'postgres' or 'mysql', not {DATABASE_KIND!r}")
 
 CELERY_BROKER_URL = os.environ.get("BEAT_STORE_BROKER_URL", "memory://")
 CELERY_RESULT_BACKEND = "django-db"

@@ -5,7 +5,8 @@ Django's ``bulk_create(ignore_conflicts=True)`` does not return the new ids, and
 the same work in one statement per batch:
 
 - PostgreSQL: the rows travel as one JSON document read by ``json_to_recordset`` (see :func:`json_records`);
-- SQLite: a multi-row ``INSERT`` per batch, and ``executemany`` for updates.
+- SQLite and MySQL/MariaDB: a multi-row ``INSERT`` per batch (``INSERT IGNORE`` on MySQL, which has no
+  ``ON CONFLICT``), and ``executemany`` for updates.
 """
 
 from __future__ import annotations
@@ -47,15 +48,26 @@ def insert_new_rows(
     ]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(column) for column in [*(str(f.column) for f in written), *constant_columns])
-    insert = f"INSERT INTO {quote(model._meta.db_table)} ({columns})"
+    table = quote(model._meta.db_table)
     key_column, pk_column = quote(str(by_name[key].column)), quote(str(model._meta.pk.column))
-    returning = f"ON CONFLICT DO NOTHING RETURNING {key_column}, {pk_column}"
     if connection.vendor == "postgresql":
         constant_values = [value for _, value in constants] + [stamp] * len(stamp_fields)
+        insert = f"INSERT INTO {table} ({columns})"
+        returning = f"ON CONFLICT DO NOTHING RETURNING {key_column}, {pk_column}"
         return _insert_postgresql(insert, returning, objects, written, constant_values)
     prepared_stamp = connection.ops.adapt_datetimefield_value(stamp)
     constant_values = [value for _, value in constants] + [prepared_stamp] * len(stamp_fields)
-    new_ids = _insert_sqlite(insert, returning, objects, written, constant_values)
+    returning = f"RETURNING {key_column}, {pk_column}"
+    if connection.vendor == "mysql":
+        # No ON CONFLICT: IGNORE skips the rows the unique keys refuse, and MariaDB returns only the rows written.
+        # (ON DUPLICATE KEY UPDATE would return the existing rows too, which would then be sent twice.) IGNORE
+        # also turns other errors into warnings, so every column is always given, prepared by its Django field.
+        statement = _ValuesInsert(f"INSERT IGNORE INTO {table} ({columns})", suffix="", returning=returning)
+    else:
+        statement = _ValuesInsert(
+            f"INSERT INTO {table} ({columns})", suffix="ON CONFLICT DO NOTHING", returning=returning
+        )
+    new_ids = statement.run(objects, written, constant_values)
     if new_ids is None:  # no RETURNING: find the rows this statement wrote by their key and stamp
         keys = [getattr(obj, by_name[key].attname) for obj in objects]
         inserted = model._default_manager.filter(**{f"{key}__in": keys, stamp_fields[0]: stamp})
@@ -77,27 +89,36 @@ def _insert_postgresql(
         return dict(cursor.fetchall())
 
 
-def _insert_sqlite(
-    insert: str, returning: str, objects: Sequence[Any], fields: Sequence[Field[Any, Any]], constants: list[Any]
-) -> dict[Hashable, int] | None:
-    """The new rows' ids by key, or None when this SQLite cannot say (before 3.35: no ``RETURNING``)."""
-    rows = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields] + constants for obj in objects]
-    width = len(fields) + len(constants)
-    batch = max(1, connection.ops.bulk_batch_size(["column"] * width, objects))
-    row_sql = "(" + ", ".join(["%s"] * width) + ")"
-    can_return = connection.features.can_return_rows_from_bulk_insert
-    conflict = returning if can_return else "ON CONFLICT DO NOTHING"
-    new_ids: dict[Hashable, int] = {}
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), batch):
-            chunk = rows[start : start + batch]
-            cursor.execute(
-                f"{insert} VALUES {', '.join([row_sql] * len(chunk))} {conflict}",
-                [value for row in chunk for value in row],
-            )
-            if can_return:
-                new_ids.update(cursor.fetchall())
-    return new_ids if can_return else None
+class _ValuesInsert:
+    """A multi-row ``INSERT ... VALUES`` per batch (SQLite, MySQL/MariaDB), returning the new rows where the
+    database can (SQLite >= 3.35, MariaDB >= 10.5; not MySQL)."""
+
+    def __init__(self, insert: str, *, suffix: str, returning: str) -> None:
+        self.insert, self.suffix, self.returning = insert, suffix, returning
+
+    def run(
+        self, objects: Sequence[Any], fields: Sequence[Field[Any, Any]], constants: list[Any]
+    ) -> dict[Hashable, int] | None:
+        """The new rows' ids by key, or None when this database cannot say."""
+        rows = [
+            [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields] + constants for obj in objects
+        ]
+        width = len(fields) + len(constants)
+        batch = max(1, connection.ops.bulk_batch_size(["column"] * width, objects))
+        row_sql = "(" + ", ".join(["%s"] * width) + ")"
+        can_return = connection.features.can_return_rows_from_bulk_insert
+        tail = f"{self.suffix} {self.returning}" if can_return else self.suffix
+        new_ids: dict[Hashable, int] = {}
+        with connection.cursor() as cursor:
+            for start in range(0, len(rows), batch):
+                chunk = rows[start : start + batch]
+                cursor.execute(
+                    f"{self.insert} VALUES {', '.join([row_sql] * len(chunk))} {tail}",
+                    [value for row in chunk for value in row],
+                )
+                if can_return:
+                    new_ids.update(cursor.fetchall())
+        return new_ids if can_return else None
 
 
 def update_rows(model: type[Model], objects: Sequence[Model], *, fields: Sequence[str]) -> None:

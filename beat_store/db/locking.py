@@ -1,8 +1,10 @@
 """Claiming rows so that of several beats exactly one works on each.
 
-PostgreSQL locks the selected rows and skips those another transaction holds (``FOR UPDATE SKIP LOCKED OF``
-the table itself, not the joined ones). SQLite has no row locks: its write transaction serialises beats, and
-the conditional ``UPDATE`` that follows each claim re-checks the rows, so the plain query is enough there.
+PostgreSQL and MySQL 8 lock the selected rows and skip those another transaction holds (``FOR UPDATE SKIP
+LOCKED OF`` the table itself, not the joined ones). MariaDB (10.6+) has ``SKIP LOCKED`` but no ``OF``: the
+claims lock single-table queries, so the plain ``FOR UPDATE SKIP LOCKED`` locks the same rows. SQLite has no
+row locks: its write transaction serialises beats, and the conditional ``UPDATE`` that follows each claim
+re-checks the rows, so the plain query is enough there.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ _Q = TypeVar("_Q", bound=QuerySet[Any])
 
 def skip_locked(queryset: _Q) -> _Q:
     """``queryset`` locked for update, leaving out rows another transaction holds, where the database can."""
-    if connection.features.has_select_for_update_skip_locked:
+    if not connection.features.has_select_for_update_skip_locked:
+        return queryset
+    if connection.features.has_select_for_update_of:
         return queryset.select_for_update(skip_locked=True, of=("self",))
-    return queryset
+    return queryset.select_for_update(skip_locked=True)

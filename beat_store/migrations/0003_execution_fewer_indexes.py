@@ -7,10 +7,40 @@
 # - on PostgreSQL, the "_like" (varchar_pattern_ops) twins Django adds to db_index CharFields, for prefix
 #   searches beat_store never makes: task_id and schedule_name keep a plain index each.
 
+from typing import Any
+
 import django.db.models.deletion
 from django.db import migrations, models
 
 SCHEDULE_INDEX = "beat_store_execution_schedule_id_6a701f61"  # the name 0001 gave it (derived from table, column)
+
+
+def drop_schedule_index(apps: Any, schema_editor: Any) -> None:
+    if schema_editor.connection.vendor == "mysql":
+        # InnoDB made this index itself for the foreign key, under the constraint's name; it lets it go now that
+        # beat_store_exec_history_idx starts with the same column.
+        for name in _single_column_indexes(schema_editor, "schedule_id"):
+            schema_editor.execute(f"DROP INDEX {schema_editor.quote_name(name)} ON beat_store_execution")
+        return
+    schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(SCHEDULE_INDEX)}")
+
+
+def create_schedule_index(apps: Any, schema_editor: Any) -> None:
+    if schema_editor.connection.vendor == "mysql":
+        return  # the foreign key is served by beat_store_exec_history_idx
+    schema_editor.execute(
+        f"CREATE INDEX IF NOT EXISTS {schema_editor.quote_name(SCHEDULE_INDEX)} ON beat_store_execution (schedule_id)"
+    )
+
+
+def _single_column_indexes(schema_editor: Any, column: str) -> list[str]:
+    with schema_editor.connection.cursor() as cursor:
+        constraints = schema_editor.connection.introspection.get_constraints(cursor, "beat_store_execution")
+    return [
+        name
+        for name, details in constraints.items()
+        if details["index"] and not details["unique"] and not details["primary_key"] and details["columns"] == [column]
+    ]
 
 
 class Migration(migrations.Migration):
@@ -34,12 +64,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            database_operations=[
-                migrations.RunSQL(
-                    sql=f'DROP INDEX IF EXISTS "{SCHEDULE_INDEX}"',
-                    reverse_sql=f'CREATE INDEX IF NOT EXISTS "{SCHEDULE_INDEX}" ON "beat_store_execution" ("schedule_id")',
-                ),
-            ],
+            database_operations=[migrations.RunPython(drop_schedule_index, create_schedule_index, atomic=False)],
         ),
         migrations.AlterField(
             model_name="execution",

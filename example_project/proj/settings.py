@@ -4,6 +4,8 @@ Defaults need no server at all: SQLite and kombu's filesystem transport (beat an
 files under ``var/``). Environment variables switch to real services:
 
 - ``EXAMPLE_DATABASE=postgres`` (with ``EXAMPLE_PG_NAME``, ``EXAMPLE_PG_HOST``, ``EXAMPLE_PG_USER``): PostgreSQL.
+- ``EXAMPLE_DATABASE=mysql`` (with ``EXAMPLE_MYSQL_NAME``, ``EXAMPLE_MYSQL_HOST``, ``EXAMPLE_MYSQL_USER``): MariaDB
+  or MySQL 8.
 - ``CELERY_BROKER_URL=redis://127.0.0.1:6379/0`` or ``amqp://guest:guest@127.0.0.1:5672//``: Redis or RabbitMQ.
 """
 
@@ -78,6 +80,17 @@ if os.environ.get("EXAMPLE_DATABASE", "sqlite") == "postgres":
             "USER": os.environ.get("EXAMPLE_PG_USER", "postgres"),
             "HOST": os.environ.get("EXAMPLE_PG_HOST", "127.0.0.1"),
             "PORT": os.environ.get("EXAMPLE_PG_PORT", "5432"),
+        }
+    }
+elif os.environ.get("EXAMPLE_DATABASE") == "mysql":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": os.environ.get("EXAMPLE_MYSQL_NAME", "beat_store_example"),
+            "USER": os.environ.get("EXAMPLE_MYSQL_USER", "root"),
+            "HOST": os.environ.get("EXAMPLE_MYSQL_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("EXAMPLE_MYSQL_PORT", "3306"),
+            "OPTIONS": {"charset": "utf8mb4"},
         }
     }
 else:

@@ -41,6 +41,9 @@ def subprocess_environment(*, broker_url: str | None = None) -> dict[str, str]:
     if connection.vendor == "sqlite":
         env["BEAT_STORE_DATABASE"] = "sqlite"
         env["BEAT_STORE_SQLITE_PATH"] = name
+    elif connection.vendor == "mysql":
+        env["BEAT_STORE_DATABASE"] = "mysql"
+        env["BEAT_STORE_MYSQL_NAME"] = name
     else:
         env["BEAT_STORE_DATABASE"] = "postgres"
         env["BEAT_STORE_PG_NAME"] = name

@@ -30,8 +30,8 @@ def test_a_beat_keeps_its_connection_between_ticks(scheduler: Scheduler) -> None
 
 
 def test_a_connection_that_broke_while_the_beat_slept_is_replaced(scheduler: Scheduler) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("a server connection that can break is PostgreSQL's (SQLite reports its file always usable)")
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite has no server connection that can break (it reports its file always usable)")
     scheduler.tick()
     broken = connection.connection
     broken.close()  # the server went away while the beat slept
