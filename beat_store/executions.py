@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Min, Q, Value
+from django.db.models import F, Min, Q, Value
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
@@ -80,7 +80,7 @@ _RECORDED_FIELDS = (
     "lease_until",
 )
 #: Columns written with one value for every recorded run.
-_RECORDED_CONSTANTS = (("manual", False), ("exception", ""), ("traceback", ""), ("worker", ""))
+_RECORDED_CONSTANTS = (("manual", False), ("exception", ""), ("traceback", ""), ("worker", ""), ("retries", 0))
 
 
 # -- Recording decided runs ------------------------------------------------------------------------------------
@@ -250,24 +250,30 @@ def mark_started(task_id: str, *, worker: str, at: datetime | None = None) -> in
 
 
 def mark_succeeded(task_id: str, *, result: object, at: datetime | None = None) -> int:
+    """The run's end, a success: what earlier attempts left (a retry's reason and traceback) goes; the count of
+    retries stays."""
     return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
-        status=S.SUCCEEDED, finished_at=at or timezone.now(), result=_short_repr(result)
+        status=S.SUCCEEDED, finished_at=at or timezone.now(), result=_short_repr(result), exception="", traceback=""
     )
 
 
 def mark_failed(task_id: str, *, exception: BaseException | None, traceback: str, at: datetime | None = None) -> int:
+    """The run's end, a failure: the final exception and its traceback, not a retry's reason."""
     return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
         status=S.FAILED,
         finished_at=at or timezone.now(),
+        result="",
         exception=_describe_exception(exception),
         traceback=traceback or "",
     )
 
 
 def mark_retrying(task_id: str, *, reason: object, traceback: str = "") -> int:
-    """A failed attempt that will be retried: not the run's end, so no ``finished_at``."""
+    """A failed attempt that will be retried: not the run's end, so no ``finished_at``. ``reason`` is shown as
+    Celery words it (``Retry in 2s: ConnectionError(...)``), not as the nested repr of its ``Retry``."""
+    text = str(reason) if isinstance(reason, BaseException) else reason
     return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
-        status=S.RETRYING, result=_short_repr(reason), traceback=traceback or ""
+        status=S.RETRYING, result=_short_repr(text), traceback=traceback or "", retries=F("retries") + 1
     )
 
 

@@ -322,6 +322,7 @@ class Execution(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True)
+    retries = models.PositiveIntegerField(default=0, help_text="How many times the task was retried.")
     result = models.TextField(blank=True)
     exception = models.TextField(blank=True)
     traceback = models.TextField(blank=True)

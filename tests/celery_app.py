@@ -36,6 +36,12 @@ def retry_once(self: object) -> str:
     return "second attempt succeeded"
 
 
+@app.task(name="tests.retry_then_fail", bind=True, max_retries=1, default_retry_delay=0)
+def retry_then_fail(self: object) -> str:
+    attempt = self.request.retries + 1  # type: ignore[attr-defined]
+    raise self.retry(exc=ConnectionError(f"upstream down (attempt {attempt})"), countdown=0)  # type: ignore[attr-defined]
+
+
 #: Request fields `tests.describe_request` records: what a worker makes of the message it consumed.
 DESCRIBED_FIELDS = (
     "id",

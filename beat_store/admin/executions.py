@@ -88,7 +88,7 @@ class ExecutionAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Outcome", {"fields": ("worker", "result", "exception", "traceback_display", "kwargs_override")}),
+        ("Outcome", {"fields": ("worker", "retries", "result", "exception", "traceback_display", "kwargs_override")}),
     )
     # An execution is history: every field shown is read-only.
     readonly_fields = tuple(str(name) for _, options in fieldsets for name in options["fields"])

@@ -83,7 +83,26 @@ def test_retrying_task_ends_succeeded_after_a_retry(celery_processes: CeleryProc
     )
 
     assert done.result == "second attempt succeeded"
+    assert (done.retries, done.exception, done.traceback) == (1, "", "")  # the retry's debris is gone
     assert Schedule.objects.get(name="retries").is_finished
+
+
+def test_a_task_that_fails_after_its_retries_records_the_final_exception(celery_processes: CeleryProcesses) -> None:
+    soon = timezone.now() + timedelta(seconds=2)
+    add_schedule("gives-up", "tests.retry_then_fail", {"type": "date", "run_at": soon.isoformat()})
+    celery_processes.start_worker()
+    celery_processes.start_beat()
+
+    failed = wait_until(
+        lambda: Execution.objects.filter(schedule_name="gives-up", status=ExecutionStatus.FAILED).first(),
+        timeout=60,
+        message="the run to fail after its retry",
+    )
+
+    assert failed.retries == 1
+    assert failed.exception == "ConnectionError: upstream down (attempt 2)"
+    assert "upstream down (attempt 2)" in failed.traceback
+    assert failed.result == ""
 
 
 def test_edit_while_beat_runs_takes_effect_without_restart(celery_processes: CeleryProcesses) -> None:

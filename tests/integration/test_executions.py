@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from celery import signals
+from celery.exceptions import Retry
 from django.test import override_settings
 from django.utils import timezone
 
@@ -96,6 +97,40 @@ def test_retry_signal_records_retrying_without_finishing_the_run() -> None:
     assert retrying.status == S.RETRYING
     assert retrying.result == "upstream down"
     assert retrying.finished_at is None
+
+
+def test_a_retry_counts_and_shows_celerys_words_and_a_later_success_clears_its_traceback() -> None:
+    execution = make_execution(S.STARTED)
+    retry = Retry("Retry in 2s", exc=ConnectionError("flaky upstream"), when=2)
+
+    executions.mark_retrying(execution.task_id, reason=retry, traceback="Traceback: flaky upstream")
+    retrying = reload(execution)
+    executions.mark_started(execution.task_id, worker="w1@host")
+    executions.mark_succeeded(execution.task_id, result="made it")
+    succeeded = reload(execution)
+
+    assert (retrying.status, retrying.retries) == (S.RETRYING, 1)
+    assert retrying.result == str(retry)
+    assert not retrying.result.startswith("Retry(")
+    assert (succeeded.status, succeeded.result, succeeded.traceback, succeeded.retries) == (
+        S.SUCCEEDED,
+        "made it",
+        "",
+        1,
+    )
+
+
+def test_a_failure_after_retries_keeps_the_final_exception_not_the_retry_reason() -> None:
+    execution = make_execution(S.STARTED)
+    executions.mark_retrying(execution.task_id, reason="Retry in 2s: ConnectionError('x')")
+    executions.mark_started(execution.task_id, worker="w1@host")
+
+    executions.mark_failed(execution.task_id, exception=ConnectionError("still down"), traceback="Traceback: final")
+    failed = reload(execution)
+
+    assert (failed.status, failed.result, failed.retries) == (S.FAILED, "", 1)
+    assert failed.exception == "ConnectionError: still down"
+    assert failed.traceback == "Traceback: final"
 
 
 @pytest.mark.parametrize(
