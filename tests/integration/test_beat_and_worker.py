@@ -71,16 +71,7 @@ def test_failing_task_records_exception_and_traceback(celery_processes: CeleryPr
 
 
 def test_retrying_task_ends_succeeded_after_a_retry(celery_processes: CeleryProcesses) -> None:
-    soon = timezone.now() + timedelta(seconds=2)
-    add_schedule("retries", "tests.retry_once", {"type": "date", "run_at": soon.isoformat()})
-    celery_processes.start_worker()
-    celery_processes.start_beat()
-
-    done = wait_until(
-        lambda: Execution.objects.filter(schedule_name="retries", status=ExecutionStatus.SUCCEEDED).first(),
-        timeout=60,
-        message="the retried run to succeed",
-    )
+    done = run_once_to_the_end(celery_processes, "retries", "tests.retry_once", ExecutionStatus.SUCCEEDED)
 
     assert done.result == "second attempt succeeded"
     assert (done.retries, done.exception, done.traceback) == (1, "", "")  # the retry's debris is gone
@@ -88,21 +79,25 @@ def test_retrying_task_ends_succeeded_after_a_retry(celery_processes: CeleryProc
 
 
 def test_a_task_that_fails_after_its_retries_records_the_final_exception(celery_processes: CeleryProcesses) -> None:
-    soon = timezone.now() + timedelta(seconds=2)
-    add_schedule("gives-up", "tests.retry_then_fail", {"type": "date", "run_at": soon.isoformat()})
-    celery_processes.start_worker()
-    celery_processes.start_beat()
-
-    failed = wait_until(
-        lambda: Execution.objects.filter(schedule_name="gives-up", status=ExecutionStatus.FAILED).first(),
-        timeout=60,
-        message="the run to fail after its retry",
-    )
+    failed = run_once_to_the_end(celery_processes, "gives-up", "tests.retry_then_fail", ExecutionStatus.FAILED)
 
     assert failed.retries == 1
     assert failed.exception == "ConnectionError: upstream down (attempt 2)"
     assert "upstream down (attempt 2)" in failed.traceback
     assert failed.result == ""
+
+
+def run_once_to_the_end(processes: CeleryProcesses, name: str, task: str, status: str) -> Execution:
+    """Schedule ``task`` once, 2 s from now, with a real worker and beat; the run once it reached ``status``."""
+    soon = timezone.now() + timedelta(seconds=2)
+    add_schedule(name, task, {"type": "date", "run_at": soon.isoformat()})
+    processes.start_worker()
+    processes.start_beat()
+    return wait_until(
+        lambda: Execution.objects.filter(schedule_name=name, status=status).first(),
+        timeout=60,
+        message=f"the run of {name!r} to end {status}",
+    )
 
 
 def test_edit_while_beat_runs_takes_effect_without_restart(celery_processes: CeleryProcesses) -> None:
