@@ -297,6 +297,31 @@ def mark_lost(*, now: datetime) -> int:
     )
 
 
+# -- What operators decide -------------------------------------------------------------------------------------
+
+
+def mark_lost_by(execution_ids: Iterable[int], *, by: str, at: datetime) -> list[Execution]:
+    """An operator's word that these runs will never finish (their worker is gone): each sent, started or
+    retrying one becomes ``lost``, freeing its max-instances slot. Returns the runs changed."""
+    return _close_open(execution_ids, (S.SENT, S.STARTED, S.RETRYING), S.LOST, f"marked lost by {by}", at=at)
+
+
+def revoke_by(execution_ids: Iterable[int], *, by: str, at: datetime) -> list[Execution]:
+    """An operator revokes these runs: each open one (a pending one is then never sent) becomes ``revoked``.
+    Returns the runs changed; stopping their tasks on the workers is the caller's (Celery's control API)."""
+    return _close_open(execution_ids, S.open_values(), S.REVOKED, f"revoked by {by}", at=at)
+
+
+def _close_open(
+    execution_ids: Iterable[int], statuses: Sequence[str], status: S, reason: str, *, at: datetime
+) -> list[Execution]:
+    runs = list(Execution.objects.filter(id__in=list(execution_ids), status__in=statuses))
+    # The status is checked again by the UPDATE: a run that ended meanwhile keeps its end.
+    changed = Execution.objects.filter(id__in=[run.pk for run in runs], status__in=statuses)
+    changed.update(status=status, finished_at=at, result=_short_repr(reason), lease_owner="", lease_until=None)
+    return runs
+
+
 def _short_repr(value: object) -> str:
     text = value if isinstance(value, str) else repr(value)
     limit = settings.RESULT_MAX_LENGTH

@@ -347,6 +347,7 @@ class Execution(models.Model):
 
     class Meta:
         ordering = ("-fire_time", "-id")
+        permissions = [("manage_execution", "Can mark open runs lost and revoke them")]
         indexes = [
             models.Index(fields=["schedule", "-fire_time"], name="beat_store_exec_history_idx"),
             # The admin's global history, newest first.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import current_app
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -14,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from beat_store import executions
 from beat_store.admin.display import EMPTY, seconds, status_badge, time_of_day, timestamp_column
 from beat_store.admin.schedules import TaskFilter
 from beat_store.forms import PruneForm
@@ -65,7 +67,7 @@ class ExecutionAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 100
     raw_id_fields = ("schedule",)
-    actions = ("prune_action",)
+    actions = ("mark_lost_action", "revoke_action", "prune_action")
     change_list_template = "beat_store/admin/execution_change_list.html"
     fieldsets = (
         (
@@ -177,6 +179,44 @@ class ExecutionAdmin(admin.ModelAdmin):
 
     # --- pruning --------------------------------------------------------------------------------------------
 
+    def has_manage_permission(self, request: HttpRequest) -> bool:
+        """May mark open runs lost and revoke them (permission ``beat_store.manage_execution``)."""
+        return request.user.has_perm("beat_store.manage_execution")
+
+    @admin.action(description="Mark selected open runs lost (frees their max-instances slot)", permissions=["manage"])
+    def mark_lost_action(self, request: HttpRequest, queryset: QuerySet[Execution]) -> None:
+        runs = executions.mark_lost_by(queryset.values_list("pk", flat=True), by=_who(request), at=timezone.now())
+        self._record(request, runs, "Marked lost")
+        self._report(request, runs, queryset, "marked lost", "only sent, started or retrying runs can be")
+
+    @admin.action(description="Revoke selected open runs (and stop running ones)", permissions=["manage"])
+    def revoke_action(self, request: HttpRequest, queryset: QuerySet[Execution]) -> None:
+        runs = executions.revoke_by(queryset.values_list("pk", flat=True), by=_who(request), at=timezone.now())
+        if runs:
+            try:
+                # Pending runs too: one a beat is sending at this moment is dropped by the workers on arrival.
+                # terminate=True also stops a task already running (the worker signals its process).
+                current_app.control.revoke([run.task_id for run in runs], terminate=True)
+            except Exception as error:  # the broker is down: the records are revoked, the workers not told
+                self.message_user(
+                    request, f"Recorded as revoked, but the workers could not be told: {error}", messages.WARNING
+                )
+        self._record(request, runs, "Revoked")
+        self._report(request, runs, queryset, "revoked", "only open runs can be")
+
+    def _record(self, request: HttpRequest, runs: list[Execution], what: str) -> None:
+        for run in runs:  # Django's admin history: who did it, and when
+            self.log_change(request, run, f"{what} ({run.status} before).")
+
+    def _report(
+        self, request: HttpRequest, runs: list[Execution], queryset: QuerySet[Execution], done: str, rule: str
+    ) -> None:
+        skipped = queryset.count() - len(runs)
+        text = f"{len(runs)} run(s) {done}."
+        if skipped:
+            text += f" {skipped} left as they were: {rule}."
+        self.message_user(request, text, messages.SUCCESS if runs else messages.WARNING)
+
     @admin.action(description="Prune executions older than an age…", permissions=["delete"])
     def prune_action(self, request: HttpRequest, queryset: QuerySet[Execution]) -> HttpResponse:
         # Pruning is by age over the whole history, not the selection: send the user to the prune page.
@@ -212,3 +252,8 @@ class ExecutionAdmin(admin.ModelAdmin):
             "form": form,
         }
         return TemplateResponse(request, "beat_store/admin/execution_prune.html", context)
+
+
+def _who(request: HttpRequest) -> str:
+    """The operator, as recorded in a run's result."""
+    return f"{request.user.get_username()} (admin)"

@@ -14,6 +14,8 @@ from typing import TypeVar
 
 from django.db import connection
 
+from beat_store.models import Execution
+
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
@@ -28,6 +30,15 @@ def wait_until(probe: Callable[[], T], *, timeout: float, interval: float = 0.2,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s: {message or probe}")
         time.sleep(interval)
+
+
+def wait_for_run(schedule_name: str, status: str, *, timeout: float = 30) -> Execution:
+    """The first run of ``schedule_name`` that reached ``status``, waiting for one."""
+    return wait_until(
+        lambda: Execution.objects.filter(schedule_name=schedule_name, status=status).order_by("fire_time").first(),
+        timeout=timeout,
+        message=f"a run of {schedule_name!r} to be {status}",
+    )
 
 
 def subprocess_environment(*, broker_url: str | None = None) -> dict[str, str]:

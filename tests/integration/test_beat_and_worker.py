@@ -17,7 +17,7 @@ from django.utils import timezone
 from beat_store import add_schedule
 from beat_store.enums import ExecutionStatus
 from beat_store.models import Execution, Schedule
-from tests.integration.processes import CeleryProcesses, wait_until
+from tests.integration.processes import CeleryProcesses, wait_for_run, wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(180)]
 
@@ -59,11 +59,7 @@ def test_failing_task_records_exception_and_traceback(celery_processes: CeleryPr
     celery_processes.start_worker()
     celery_processes.start_beat()
 
-    failed = wait_until(
-        lambda: Execution.objects.filter(schedule_name="always-fails", status=ExecutionStatus.FAILED).first(),
-        timeout=60,
-        message="a failed execution",
-    )
+    failed = wait_for_run("always-fails", ExecutionStatus.FAILED, timeout=60)
 
     assert failed.exception == "ValueError: disk on fire"
     assert "Traceback" in failed.traceback
@@ -93,11 +89,7 @@ def run_once_to_the_end(processes: CeleryProcesses, name: str, task: str, status
     add_schedule(name, task, {"type": "date", "run_at": soon.isoformat()})
     processes.start_worker()
     processes.start_beat()
-    return wait_until(
-        lambda: Execution.objects.filter(schedule_name=name, status=status).first(),
-        timeout=60,
-        message=f"the run of {name!r} to end {status}",
-    )
+    return wait_for_run(name, status, timeout=60)
 
 
 def test_edit_while_beat_runs_takes_effect_without_restart(celery_processes: CeleryProcesses) -> None:
