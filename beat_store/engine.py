@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from beat_store import executions, health, store
 from beat_store.conf import settings
+from beat_store.db.connections import drop_connection
 from beat_store.runs import SendableRun
 from beat_store.store import TickSummary
 from beat_store.wakeups import WakeupWaiter
@@ -117,10 +118,10 @@ class DatabaseStore:
         # closes the connection every time, and a beat ticking every second would open 60 connections a minute.
         # This only drops one that broke while the beat slept (a restarted server, an idle timeout).
         if connection.connection is not None and not connection.is_usable():
-            _drop_connection()
+            drop_connection()
 
     def recover(self) -> None:
-        _drop_connection()
+        drop_connection()
 
     def plan_new_schedules(self, now: datetime, *, limit: int) -> int:
         return store.plan_new_schedules(now, limit=limit)
@@ -235,12 +236,3 @@ class BeatEngine:
         if self.sleeper is None:
             self.sleeper = WakeupWaiter(retry_after=lambda: max(settings.MAX_POLL_INTERVAL, 1.0))
         return self.sleeper
-
-
-def _drop_connection() -> None:
-    """Close the default connection, broken or not. Closing one the server already dropped raises on MySQL
-    (error 2006); Django forgets it either way, and the next query opens a fresh one."""
-    try:
-        connection.close()
-    except DatabaseError as error:
-        logger.debug("beat_store: closing a broken connection: %s", error)

@@ -1,15 +1,25 @@
 """Celery worker signals -> execution records. Each receiver translates signal kwargs into ONE
 ``executions`` call, and only for messages beat_store sent (recognised by their header), so other tasks
-cost nothing."""
+cost nothing.
+
+Recording never hurts the task (#14): when the database is down, a report is kept (up to
+``PENDING_REPORTS_MAX``, oldest dropped first) and written before the next one that succeeds, so the record
+catches up; the worker log says so once per outage, not with a traceback per task. A run whose reports are
+lost for good ends ``lost`` like any run without news."""
 
 from __future__ import annotations
 
 import logging
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from celery import signals
+from django.db import DatabaseError
+from django.utils import timezone
 
 from beat_store import executions, headers
+from beat_store.db.connections import drop_connection
 
 logger = logging.getLogger(__name__)
 
@@ -22,15 +32,46 @@ def _own_task_id(task: Any) -> str | None:
     return str(request.id)
 
 
+#: Reports the database refused, oldest first, written again before the next report.
+PENDING_REPORTS_MAX = 10_000
+_pending: deque[tuple[Callable[..., int], tuple[Any, ...], dict[str, Any]]] = deque(maxlen=PENDING_REPORTS_MAX)
+_outage_logged = False
+
+
+def _report(record: Callable[..., int], *args: Any, **kwargs: Any) -> None:
+    """Write one report (an ``executions.mark_*`` call), after any the database refused earlier."""
+    global _outage_logged
+    _pending.append((record, args, kwargs))
+    try:
+        while _pending:
+            queued, queued_args, queued_kwargs = _pending[0]
+            queued(*queued_args, **queued_kwargs)
+            _pending.popleft()
+    except DatabaseError as error:
+        drop_connection()
+        if not _outage_logged:
+            logger.warning(
+                "beat_store: cannot record run states (%s); the tasks run as usual and %d report(s) wait to be "
+                "written when the database answers again",
+                error,
+                len(_pending),
+            )
+            _outage_logged = True
+        return
+    if _outage_logged:
+        logger.warning("beat_store: recording run states again; the waiting reports are written")
+        _outage_logged = False
+
+
 def on_task_prerun(sender: Any = None, task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
     if _own_task_id(task) and task_id:
-        executions.mark_started(task_id, worker=str(task.request.hostname or ""))
+        _report(executions.mark_started, task_id, worker=str(task.request.hostname or ""), at=timezone.now())
 
 
 def on_task_success(sender: Any = None, result: Any = None, **kwargs: Any) -> None:
     task_id = _own_task_id(sender)
     if task_id:
-        executions.mark_succeeded(task_id, result=result)
+        _report(executions.mark_succeeded, task_id, result=result, at=timezone.now())
 
 
 def on_task_failure(
@@ -41,19 +82,21 @@ def on_task_failure(
     **kwargs: Any,
 ) -> None:
     if _own_task_id(sender) and task_id:
-        executions.mark_failed(task_id, exception=exception, traceback=str(einfo.traceback) if einfo else "")
+        traceback = str(einfo.traceback) if einfo else ""
+        _report(executions.mark_failed, task_id, exception=exception, traceback=traceback, at=timezone.now())
 
 
 def on_task_retry(
     sender: Any = None, request: Any = None, reason: Any = None, einfo: Any = None, **kwargs: Any
 ) -> None:
     if request is not None and headers.is_beat_store_request(request):
-        executions.mark_retrying(str(request.id), reason=reason, traceback=str(einfo.traceback) if einfo else "")
+        traceback = str(einfo.traceback) if einfo else ""
+        _report(executions.mark_retrying, str(request.id), reason=reason, traceback=traceback)
 
 
 def on_task_revoked(sender: Any = None, request: Any = None, expired: bool = False, **kwargs: Any) -> None:
     if request is not None and headers.is_beat_store_request(request):
-        executions.mark_revoked(str(request.id), expired=bool(expired))
+        _report(executions.mark_revoked, str(request.id), expired=bool(expired), at=timezone.now())
 
 
 _connected = False
