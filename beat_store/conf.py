@@ -57,6 +57,23 @@ class BeatStoreSettings:
         return float(self._get("LOST_AFTER", 6 * 3600))
 
     @property
+    def KEEP_RUNS_DAYS(self) -> float | None:
+        """Days finished runs are kept before beat deletes them (a schedule's ``keep_runs_days`` overrides it);
+        ``None`` keeps them forever."""
+        value = self._get("KEEP_RUNS_DAYS", 30)
+        return None if value is None else float(value)
+
+    @property
+    def KEEP_LAST_RUNS(self) -> int:
+        """Runs of each schedule kept whatever their age, so rare schedules keep a history to show."""
+        return int(self._get("KEEP_LAST_RUNS", 50))
+
+    @property
+    def PRUNE_BATCH(self) -> int:
+        """Most runs one beat deletes in one go, between ticks; a full batch is followed by another."""
+        return int(self._get("PRUNE_BATCH", 500))
+
+    @property
     def RETIRED(self) -> list[str]:
         """``BEAT_STORE_*`` settings that are still set but no longer read (a system check warns)."""
         return [f"BEAT_STORE_{name}" for name in _RETIRED_SETTINGS if hasattr(django_settings, f"BEAT_STORE_{name}")]

@@ -10,7 +10,8 @@ A tick (:meth:`BeatEngine.tick`):
    runs of a beat that died, runs the broker refused) (``executions.claim_pending_runs`` ->
    ``Sender.send_claimed``);
 4. every ``LOST_CHECK_EVERY`` seconds, mark runs with no news from a worker ``lost``;
-5. record a heartbeat, then sleep until the next fire or send time (at most ``BEAT_STORE_MAX_POLL_INTERVAL``),
+5. record a heartbeat; when nothing is due for a while, delete a batch of history past its retention
+   (``beat_store.retention``); then sleep until the next fire or send time (at most ``BEAT_STORE_MAX_POLL_INTERVAL``),
    on the wake-up listener when one is configured.
 
 A database error ends the tick and doubles a back-off pause (up to ``MAX_ERROR_BACKOFF``); the leases hand the
@@ -35,7 +36,7 @@ from typing import Protocol
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from beat_store import executions, health, store
+from beat_store import executions, health, retention, store
 from beat_store.conf import settings
 from beat_store.db.connections import drop_connection
 from beat_store.runs import SendableRun
@@ -52,6 +53,10 @@ MIN_SLEEP = 0.02
 LOST_CHECK_EVERY = 60.0
 #: While a herd is being planned, how often pending runs left for any beat are claimed too, in seconds.
 CLAIM_EVERY = 1.0
+#: History past its retention is deleted only when the next fire or send time is at least this far away.
+PRUNE_ONLY_WHEN_IDLE_FOR = 1.0
+#: After a batch that was not full, the next look for expired history waits this long (seconds).
+PRUNE_EVERY = 60.0
 
 
 class Clock(Protocol):
@@ -89,6 +94,9 @@ class Store(Protocol):
         """The earliest moment something is due: a schedule's fire time or a pending run's send time."""
 
     def mark_lost(self, *, now: datetime) -> int: ...
+
+    def prune_history(self, now: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` runs retention no longer keeps; return how many."""
 
     def record_heartbeat(self, owner: str, now: datetime) -> None: ...
 
@@ -139,6 +147,9 @@ class DatabaseStore:
     def mark_lost(self, *, now: datetime) -> int:
         return executions.mark_lost(now=now)
 
+    def prune_history(self, now: datetime, *, limit: int) -> int:
+        return retention.prune_batch(now, limit=limit)
+
     def record_heartbeat(self, owner: str, now: datetime) -> None:
         health.record_beat_heartbeat(owner, now)
 
@@ -160,6 +171,7 @@ class BeatEngine:
     rng: random.Random = field(default_factory=random.SystemRandom)
     error_backoff: float = field(default=0.0, init=False)
     _next_lost_check: float = field(default=0.0, init=False)
+    _next_prune: float = field(default=0.0, init=False)
 
     def tick(self) -> float:
         """One pass (see the module's docstring); return the seconds the caller should still sleep."""
@@ -170,6 +182,7 @@ class BeatEngine:
             self.store.record_heartbeat(self.owner, now)
             self.error_backoff = 0.0
             pause = self._pause_until_next_work(now)
+            pause = self._prune_while_idle(now, pause)
         except DatabaseError as error:
             self.error_backoff = min(MAX_ERROR_BACKOFF, max(1.0, self.error_backoff * 2))
             logger.error(
@@ -209,6 +222,24 @@ class BeatEngine:
         if self.clock.monotonic() >= self._next_lost_check:
             self._next_lost_check = self.clock.monotonic() + LOST_CHECK_EVERY
             self.store.mark_lost(now=now)
+
+    def _prune_while_idle(self, now: datetime, pause: float) -> float:
+        """Delete a batch of expired history when nothing is due for at least ``PRUNE_ONLY_WHEN_IDLE_FOR``
+        seconds (so never inside a herd nor just before one); return what is left of ``pause``."""
+        idle_enough = pause >= min(PRUNE_ONLY_WHEN_IDLE_FOR, settings.MAX_POLL_INTERVAL)
+        if not idle_enough or self.clock.monotonic() < self._next_prune:
+            return pause
+        started = self.clock.monotonic()
+        limit = settings.PRUNE_BATCH
+        deleted = self.store.prune_history(now, limit=limit)
+        finished = self.clock.monotonic()
+        # A full batch means more is waiting: go on at the next idle moment, else look again in a while.
+        self._next_prune = finished + (0.0 if deleted >= limit else PRUNE_EVERY)
+        if deleted:
+            logger.info(
+                "beat_store: deleted %d run(s) past their retention in %.0f ms", deleted, (finished - started) * 1000
+            )
+        return max(0.0, pause - (finished - started))
 
     def close(self) -> None:
         """Release what the engine holds (the wake-up listener, the database connection)."""

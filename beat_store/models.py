@@ -44,6 +44,7 @@ DEFINITION_FIELDS = (
     "priority",
     "expires",
     "headers",
+    "keep_runs_days",
 )
 
 _NOT_LOADED = object()
@@ -109,6 +110,12 @@ class Schedule(models.Model):
         blank=True,
         validators=[MinValueValidator(0)],
         help_text="Seconds a run may start late; empty means no deadline.",
+    )
+    keep_runs_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Days to keep this schedule's finished runs; empty: BEAT_STORE_KEEP_RUNS_DAYS.",
     )
     max_instances = models.PositiveIntegerField(
         default=1,

@@ -138,6 +138,7 @@ class ScheduleAdmin(admin.ModelAdmin):
         ("Trigger", {"fields": ("trigger", "timezone", "start_at", "end_at")}),
         ("Arguments", {"fields": ("args", "kwargs")}),
         ("Timing policy", {"fields": ("coalesce", "misfire_grace_time", "max_instances", "jitter")}),
+        ("History", {"fields": ("keep_runs_days",)}),
         (
             "Celery message options",
             {

@@ -39,6 +39,8 @@ TIMING_HELP = {
     "due beyond that is recorded 'skipped'.",
     "jitter": "Delay each run by a random 0..N seconds (never past the next fire time), to spread load. "
     "Empty: no jitter.",
+    "keep_runs_days": "Beat deletes this schedule's finished runs older than this many days, keeping the "
+    "newest ones the chart shows. Empty: the site's BEAT_STORE_KEEP_RUNS_DAYS (30 unless set).",
     "paused": "A paused schedule does not fire; on resume, missed fire times follow the coalesce policy.",
     "expires": "Seconds after sending when a worker should no longer start the run (Celery 'expires').",
     "priority": "Celery message priority, 0-255 (broker-dependent).",

@@ -15,7 +15,7 @@ import pytest
 from django.db import OperationalError
 from django.test import override_settings
 
-from beat_store.engine import CLAIM_EVERY, LOST_CHECK_EVERY, MAX_ERROR_BACKOFF, MIN_SLEEP, BeatEngine
+from beat_store.engine import CLAIM_EVERY, LOST_CHECK_EVERY, MAX_ERROR_BACKOFF, MIN_SLEEP, PRUNE_EVERY, BeatEngine
 from beat_store.runs import SendableRun
 from beat_store.store import TickSummary
 from beat_store.testing import ManualClock
@@ -39,6 +39,10 @@ class FakeStore:
     heartbeats: list[tuple[str, datetime]] = field(default_factory=list)
     lost_checks: list[datetime] = field(default_factory=list)
     recovered: int = 0
+    #: Runs past their retention, deleted at most ``limit`` per call (each call takes ``seconds_per_prune``).
+    expired: int = 0
+    seconds_per_prune: float = 0.0
+    prunes: list[int] = field(default_factory=list)
 
     def prepare(self) -> None:
         self.calls.append("prepare")
@@ -71,6 +75,13 @@ class FakeStore:
     def mark_lost(self, *, now: datetime) -> int:
         self.lost_checks.append(now)
         return 0
+
+    def prune_history(self, now: datetime, *, limit: int) -> int:
+        deleted = min(limit, self.expired)
+        self.expired -= deleted
+        self.clock.advance(self.seconds_per_prune)
+        self.prunes.append(deleted)
+        return deleted
 
     def record_heartbeat(self, owner: str, now: datetime) -> None:
         self.heartbeats.append((owner, now))
@@ -240,3 +251,35 @@ def test_closing_releases_the_sleeper_and_the_connection(
 
     assert sleeper.closed
     assert store.recovered == 1
+
+
+def test_expired_history_is_deleted_batch_after_batch_while_idle_then_looked_for_again_later(
+    engine: BeatEngine, store: FakeStore, clock: ManualClock
+) -> None:
+    store.expired = 1200
+    with override_settings(BEAT_STORE_PRUNE_BATCH=500):
+        for _ in range(4):  # idle ticks: nothing due
+            engine.tick()
+            clock.advance(1.0)
+        clock.advance(PRUNE_EVERY)
+        engine.tick()
+
+    assert store.prunes == [500, 500, 200, 0]
+
+
+def test_no_history_is_deleted_when_work_is_due_within_a_second(engine: BeatEngine, store: FakeStore) -> None:
+    store.expired = 10
+    store.next_work = START + timedelta(seconds=0.4)
+
+    engine.tick()
+
+    assert store.prunes == []
+
+
+def test_time_spent_deleting_comes_off_the_sleep(engine: BeatEngine, store: FakeStore, sleeper: FakeSleeper) -> None:
+    store.expired = 10
+    store.seconds_per_prune = 0.3
+
+    engine.tick()
+
+    assert sleeper.slept == [pytest.approx(0.7)]
