@@ -57,6 +57,12 @@ class BeatStoreSettings:
         return float(self._get("LOST_AFTER", 6 * 3600))
 
     @property
+    def WORKER_CHECK_INTERVAL(self) -> float:
+        """Seconds between two checks of which started runs their workers still run (``None``/0: no checks)."""
+        value = self._get("WORKER_CHECK_INTERVAL", 30.0)
+        return float(value) if value else 0.0
+
+    @property
     def KEEP_RUNS_DAYS(self) -> float | None:
         """Days finished runs are kept before beat deletes them (a schedule's ``keep_runs_days`` overrides it);
         ``None`` keeps them forever."""

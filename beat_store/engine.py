@@ -9,7 +9,9 @@ A tick (:meth:`BeatEngine.tick`):
 3. between batches, and once planning is done, claim and send pending runs left for any beat (jittered runs,
    runs of a beat that died, runs the broker refused) (``executions.claim_pending_runs`` ->
    ``Sender.send_claimed``);
-4. every ``LOST_CHECK_EVERY`` seconds, mark runs with no news from a worker ``lost``;
+4. every ``LOST_CHECK_EVERY`` seconds, mark runs with no news from a worker ``lost``, and every
+   ``BEAT_STORE_WORKER_CHECK_INTERVAL`` seconds compare started runs with what the workers say they run
+   (``beat_store.worker_liveness``);
 5. record a heartbeat; when nothing is due for a while, delete a batch of history past its retention
    (``beat_store.retention``); then sleep until the next fire or send time (at most ``BEAT_STORE_MAX_POLL_INTERVAL``),
    on the wake-up listener when one is configured.
@@ -42,6 +44,7 @@ from beat_store.db.connections import drop_connection
 from beat_store.runs import SendableRun
 from beat_store.store import TickSummary
 from beat_store.wakeups import WakeupWaiter
+from beat_store.worker_liveness import WorkerLiveness
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +171,8 @@ class BeatEngine:
     clock: Clock = field(default_factory=SystemClock)
     sleeper: Sleeper | None = None
     owner: str = field(default_factory=new_owner)
+    #: Notices started runs whose worker is gone (``beat_store.worker_liveness``); None: only LOST_AFTER does.
+    liveness: WorkerLiveness | None = None
     rng: random.Random = field(default_factory=random.SystemRandom)
     error_backoff: float = field(default=0.0, init=False)
     _next_lost_check: float = field(default=0.0, init=False)
@@ -222,6 +227,8 @@ class BeatEngine:
         if self.clock.monotonic() >= self._next_lost_check:
             self._next_lost_check = self.clock.monotonic() + LOST_CHECK_EVERY
             self.store.mark_lost(now=now)
+        if self.liveness is not None:
+            self.liveness.check(now=now, monotonic=self.clock.monotonic())
 
     def _prune_while_idle(self, now: datetime, pause: float) -> float:
         """Delete a batch of expired history when nothing is due for at least ``PRUNE_ONLY_WHEN_IDLE_FOR``

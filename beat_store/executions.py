@@ -37,7 +37,8 @@ from beat_store.planning import PlannedRun
 from beat_store.runs import RecordedRun
 
 #: States a worker-side report may leave; terminal states are never left.
-_BEFORE_START = (S.PENDING, S.SENT, S.RETRYING)
+#: A lost run may start again: a redelivery (``acks_late``) after its worker died.
+_BEFORE_START = (S.PENDING, S.SENT, S.RETRYING, S.LOST)
 _RUNNING = (S.PENDING, S.SENT, S.STARTED, S.RETRYING, S.LOST)
 
 #: What sending a run reads, of the run and of its schedule.
@@ -294,6 +295,18 @@ def mark_lost(*, now: datetime) -> int:
     cutoff = now - timedelta(seconds=settings.LOST_AFTER)
     return Execution.objects.filter(status__in=(S.SENT, S.STARTED, S.RETRYING), updated_at__lt=cutoff).update(
         status=S.LOST, finished_at=now, result=f"no news from a worker for {settings.LOST_AFTER:g} s"
+    )
+
+
+def started_runs() -> list[Execution]:
+    """Runs a worker reported started and nothing since: their task id and worker hostname."""
+    return list(Execution.objects.filter(status=S.STARTED).only("id", "task_id", "worker"))
+
+
+def mark_worker_gone(task_ids: Sequence[str], *, now: datetime) -> int:
+    """Started runs that their worker no longer runs (see ``beat_store.worker_liveness``) become ``lost``."""
+    return Execution.objects.filter(task_id__in=list(task_ids), status=S.STARTED).update(
+        status=S.LOST, finished_at=now, result="its worker no longer runs it (gone or restarted)"
     )
 
 

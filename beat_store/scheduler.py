@@ -77,6 +77,7 @@ class Scheduler(beat.Scheduler):
             # before Django is set up, and the engine imports models. By setup_schedule, Django is ready.
             from beat_store.engine import BeatEngine
             from beat_store.sending import CelerySender
+            from beat_store.worker_liveness import CeleryInspector, WorkerLiveness
 
-            self._engine = BeatEngine(sender=CelerySender(self.app))
+            self._engine = BeatEngine(sender=CelerySender(self.app), liveness=WorkerLiveness(CeleryInspector(self.app)))
         return self._engine

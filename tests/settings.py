@@ -125,3 +125,6 @@ BEAT_STORE_WAKEUPS = os.environ.get("BEAT_STORE_WAKEUPS") or None
 BEAT_STORE_MAX_POLL_INTERVAL = float(os.environ.get("BEAT_STORE_MAX_POLL_INTERVAL", "1"))
 # The mid-herd kill test has one beat claim a whole herd in one batch, so it is killed with runs in flight.
 BEAT_STORE_BATCH_SIZE = int(os.environ.get("BEAT_STORE_BATCH_SIZE", "500"))
+
+# Crashed-worker tests check which tasks the workers run every second instead of every 30 s.
+BEAT_STORE_WORKER_CHECK_INTERVAL = float(os.environ.get("BEAT_STORE_WORKER_CHECK_INTERVAL", "30"))
