@@ -10,11 +10,11 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
-from beat_store import headers
 from beat_store.api import add_schedule
 from beat_store.db import bulk
 from beat_store.enums import ExecutionStatus as S
 from beat_store.models import Execution, Schedule
+from tests.integration.records import execution_of
 
 pytestmark = pytest.mark.django_db
 
@@ -22,16 +22,9 @@ FIRE_TIME = datetime(2026, 3, 29, 1, 30, 0, 123456, tzinfo=timezone.utc)
 
 
 def run_of(schedule: Schedule, fire_time: datetime, *, manual: bool = False, task_id: str = "") -> Execution:
-    return Execution(
-        schedule=schedule,
-        schedule_name=schedule.name,
-        task=schedule.task,
-        fire_time=fire_time,
-        send_at=fire_time,
-        task_id=task_id or headers.task_id_for(schedule.pk, schedule.name, fire_time),
-        status=S.PENDING,
-        manual=manual,
-    )
+    run = execution_of(schedule, fire_time, S.PENDING, manual=manual)
+    run.task_id = task_id or run.task_id
+    return run
 
 
 def test_a_second_scheduled_run_for_one_fire_time_is_refused_by_the_database() -> None:

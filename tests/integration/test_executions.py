@@ -15,23 +15,16 @@ from beat_store import executions, headers
 from beat_store.api import add_schedule
 from beat_store.enums import ExecutionStatus as S
 from beat_store.models import Execution
+from tests.integration.records import execution_of
 
 pytestmark = pytest.mark.django_db
 
 
 def make_execution(status: str = S.SENT, **fields: object) -> Execution:
     schedule = add_schedule("job", "tests.add", {"type": "interval", "seconds": 60})
-    now = timezone.now()
-    return Execution.objects.create(
-        schedule=schedule,
-        schedule_name=schedule.name,
-        task=schedule.task,
-        fire_time=now,
-        send_at=now,
-        task_id=headers.task_id_for(schedule.pk, schedule.name, now),
-        status=status,
-        **fields,
-    )
+    execution = execution_of(schedule, timezone.now(), status, **fields)
+    execution.save()
+    return execution
 
 
 class FakeTask:

@@ -13,12 +13,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from beat_store import headers
 from beat_store.api import add_schedule
 from beat_store.enums import ExecutionStatus as S
 from beat_store.models import Execution
 from tests.celery_app import app as tests_app
 from tests.integration.processes import CeleryProcesses, wait_for_run, wait_until
+from tests.integration.records import execution_of
 
 EXECUTIONS_URL = reverse("admin:beat_store_execution_changelist")
 
@@ -31,16 +31,9 @@ def celery_app() -> Celery:
 
 def run(status: str, *, name: str = "job", seconds_ago: int = 0) -> Execution:
     schedule = add_schedule(name, "tests.add", {"type": "interval", "seconds": 60}, max_instances=5)
-    fire_time = timezone.now() - timedelta(seconds=seconds_ago)
-    return Execution.objects.create(
-        schedule=schedule,
-        schedule_name=name,
-        task=schedule.task,
-        fire_time=fire_time,
-        send_at=fire_time,
-        task_id=headers.task_id_for(schedule.pk, name, fire_time),
-        status=status,
-    )
+    execution = execution_of(schedule, timezone.now() - timedelta(seconds=seconds_ago), status)
+    execution.save()
+    return execution
 
 
 def act(client: Client, action: str, *runs: Execution) -> str:

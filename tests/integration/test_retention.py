@@ -8,10 +8,11 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from beat_store import headers, retention
+from beat_store import retention
 from beat_store.api import add_schedule, remove_schedule
 from beat_store.enums import ExecutionStatus as S
 from beat_store.models import Execution, Schedule
+from tests.integration.records import execution_of
 
 pytestmark = pytest.mark.django_db
 
@@ -19,18 +20,7 @@ NOW = timezone.now()
 
 
 def runs(schedule: Schedule, days_ago: list[float], status: str = S.SUCCEEDED) -> None:
-    Execution.objects.bulk_create(
-        Execution(
-            schedule=schedule,
-            schedule_name=schedule.name,
-            task=schedule.task,
-            fire_time=NOW - timedelta(days=days),
-            send_at=NOW - timedelta(days=days),
-            task_id=headers.task_id_for(schedule.pk, schedule.name, NOW - timedelta(days=days)),
-            status=status,
-        )
-        for days in days_ago
-    )
+    Execution.objects.bulk_create(execution_of(schedule, NOW - timedelta(days=days), status) for days in days_ago)
 
 
 def ages(schedule_name: str) -> list[int]:

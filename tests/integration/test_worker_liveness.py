@@ -9,12 +9,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from beat_store import executions, headers
+from beat_store import executions
 from beat_store.api import add_schedule
 from beat_store.enums import ExecutionStatus as S
 from beat_store.models import Execution
 from beat_store.worker_liveness import MISSES_BEFORE_LOST, WorkerLiveness
 from tests.integration.processes import CeleryProcesses, wait_for_run, wait_until
+from tests.integration.records import execution_of
 
 
 class ScriptedWorkers:
@@ -29,17 +30,8 @@ class ScriptedWorkers:
 
 def started_run(name: str, worker: str) -> Execution:
     schedule = add_schedule(name, "tests.sleep", {"type": "interval", "seconds": 60})
-    now = timezone.now()
-    run = Execution.objects.create(
-        schedule=schedule,
-        schedule_name=name,
-        task=schedule.task,
-        fire_time=now,
-        send_at=now,
-        task_id=headers.task_id_for(schedule.pk, name, now),
-        status=S.STARTED,
-        worker=worker,
-    )
+    run = execution_of(schedule, timezone.now(), S.STARTED, worker=worker)
+    run.save()
     return run
 
 
