@@ -10,6 +10,7 @@ lost for good ends ``lost`` like any run without news."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -36,28 +37,43 @@ def _own_task_id(task: Any) -> str | None:
 PENDING_REPORTS_MAX = 10_000
 _pending: deque[tuple[Callable[..., int], tuple[Any, ...], dict[str, Any]]] = deque(maxlen=PENDING_REPORTS_MAX)
 _outage_logged = False
+_reports_lock = threading.Lock()
 
 
 def _report(record: Callable[..., int], *args: Any, **kwargs: Any) -> None:
-    """Write one report (an ``executions.mark_*`` call), after any the database refused earlier."""
+    """Write one report (an ``executions.mark_*`` call), after any the database refused earlier.
+
+    One lock for all of a worker's threads (the threads pool runs several tasks in one process): the waiting
+    reports are written in order, by one thread at a time.
+    """
+    with _reports_lock:
+        _pending.append((record, args, kwargs))
+        try:
+            while _pending:
+                queued, queued_args, queued_kwargs = _pending[0]
+                queued(*queued_args, **queued_kwargs)
+                _pending.popleft()
+        except DatabaseError as error:
+            drop_connection()
+            _log_outage(error)
+            return
+        _log_recovery()
+
+
+def _log_outage(error: DatabaseError) -> None:
     global _outage_logged
-    _pending.append((record, args, kwargs))
-    try:
-        while _pending:
-            queued, queued_args, queued_kwargs = _pending[0]
-            queued(*queued_args, **queued_kwargs)
-            _pending.popleft()
-    except DatabaseError as error:
-        drop_connection()
-        if not _outage_logged:
-            logger.warning(
-                "beat_store: cannot record run states (%s); the tasks run as usual and %d report(s) wait to be "
-                "written when the database answers again",
-                error,
-                len(_pending),
-            )
-            _outage_logged = True
-        return
+    if not _outage_logged:
+        logger.warning(
+            "beat_store: cannot record run states (%s); the tasks run as usual and %d report(s) wait to be "
+            "written when the database answers again",
+            error,
+            len(_pending),
+        )
+        _outage_logged = True
+
+
+def _log_recovery() -> None:
+    global _outage_logged
     if _outage_logged:
         logger.warning("beat_store: recording run states again; the waiting reports are written")
         _outage_logged = False

@@ -4,8 +4,9 @@
 timing (``trigger``, ``timezone``, ``start_at``, ``end_at``) without recomputing ``next_fire_at``. Migration
 ``0007_schedule_edits_without_save`` installs a database trigger, one variant per vendor (PostgreSQL: a
 ``BEFORE UPDATE`` function; MySQL/MariaDB: a ``BEFORE UPDATE`` trigger; SQLite: an ``AFTER UPDATE`` trigger that
-updates the row again): an update that changes those columns and leaves ``next_fire_at`` as it was empties
-``next_fire_at`` and ``finished_at``. The row is then *unplanned*, and beat gives it its next fire time from the
+updates the row again): an update that changes those columns and leaves ``next_fire_at`` and ``updated_at`` as they were
+empties ``next_fire_at`` and ``finished_at`` (``save()`` always writes ``updated_at``; ``QuerySet.update()`` never
+does). The row is then *unplanned*, and beat gives it its next fire time from the
 new timing at its next tick (:func:`beat_store.store.plan_new_schedules`), through the same index-backed query as
 rows written by ``bulk_create``: no cost per tick that grows with the number of schedules.
 

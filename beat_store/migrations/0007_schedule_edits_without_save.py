@@ -1,10 +1,11 @@
 # Edits made without Schedule.save() -- QuerySet.update(), raw SQL, another program writing the table -- change a
 # schedule's timing but leave its next_fire_at as it was, so beat would wait for the old fire time (docs/spec.md
 # rule 9; django-celery-beat #694). A database trigger catches them where they happen: an UPDATE that changes
-# `trigger`, `timezone`, `start_at` or `end_at` and leaves `next_fire_at` alone empties `next_fire_at` (and
-# `finished_at`), and beat plans the row again within a second, as it does rows written by bulk_create().
-# save() writes the next fire time it computed itself, so it is not affected (unless that time happens to equal
-# the old one, when beat computes the same time again). `paused` needs no trigger: the due query reads it.
+# `trigger`, `timezone`, `start_at` or `end_at` and leaves both `next_fire_at` and `updated_at` alone empties
+# `next_fire_at` (and `finished_at`), and beat plans the row again within a second, as it does rows written by
+# bulk_create(). save() always writes `updated_at` (auto_now) with the next fire time it computed, so it is never
+# affected; QuerySet.update() never writes `updated_at`, so it always is. `paused` needs no trigger: the due query
+# reads it.
 #
 # The SQL lives here, frozen with the migration; beat_store/db/edits.py documents it.
 
@@ -22,7 +23,8 @@ POSTGRESQL_CREATE = [
     BEGIN
         IF (NEW."trigger" IS DISTINCT FROM OLD."trigger" OR NEW.timezone IS DISTINCT FROM OLD.timezone
             OR NEW.start_at IS DISTINCT FROM OLD.start_at OR NEW.end_at IS DISTINCT FROM OLD.end_at)
-           AND NEW.next_fire_at IS NOT DISTINCT FROM OLD.next_fire_at THEN
+           AND NEW.next_fire_at IS NOT DISTINCT FROM OLD.next_fire_at
+           AND NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at THEN
             NEW.next_fire_at := NULL;
             NEW.finished_at := NULL;
         END IF;
@@ -44,7 +46,7 @@ SQLITE_CREATE = [
     FOR EACH ROW
     WHEN (NEW."trigger" IS NOT OLD."trigger" OR NEW.timezone IS NOT OLD.timezone
           OR NEW.start_at IS NOT OLD.start_at OR NEW.end_at IS NOT OLD.end_at)
-         AND NEW.next_fire_at IS OLD.next_fire_at
+         AND NEW.next_fire_at IS OLD.next_fire_at AND NEW.updated_at IS OLD.updated_at
     BEGIN
         UPDATE {TABLE} SET next_fire_at = NULL, finished_at = NULL WHERE id = NEW.id;
     END
@@ -59,7 +61,7 @@ MYSQL_CREATE = [
     BEGIN
         IF (NOT (NEW.`trigger` <=> OLD.`trigger`) OR NOT (NEW.timezone <=> OLD.timezone)
             OR NOT (NEW.start_at <=> OLD.start_at) OR NOT (NEW.end_at <=> OLD.end_at))
-           AND (NEW.next_fire_at <=> OLD.next_fire_at) THEN
+           AND (NEW.next_fire_at <=> OLD.next_fire_at) AND (NEW.updated_at <=> OLD.updated_at) THEN
             SET NEW.next_fire_at = NULL, NEW.finished_at = NULL;
         END IF;
     END

@@ -191,6 +191,8 @@ def _carry_state_over(schedule: Schedule, draft: ScheduleDraft, *, now: datetime
     if draft.one_off and schedule.end_at is None and next_fire_at is not None:
         updates["end_at"] = next_fire_at
     if updates:
+        # updated_at says these timing fields were written knowingly (migration 0007's trigger leaves them be).
+        updates["updated_at"] = now
         Schedule.objects.filter(pk=schedule.pk).update(**updates)
         for name, value in updates.items():
             setattr(schedule, name, value)

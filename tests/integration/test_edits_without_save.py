@@ -76,6 +76,18 @@ def test_an_edit_through_save_and_beats_own_updates_keep_their_next_fire_time() 
 
 
 @pytest.mark.django_db
+def test_a_save_whose_new_timing_gives_the_same_next_fire_time_keeps_it() -> None:
+    start = dj_timezone.now() + timedelta(minutes=10)
+    schedule = add_schedule("every-hour", "tests.add", {"type": "interval", "hours": 1}, timezone="UTC", start_at=start)
+    before = stored("every-hour").next_fire_at
+    schedule.timezone = "Asia/Tokyo"  # an interval's instants do not depend on the zone
+    schedule.save()
+
+    assert before == start
+    assert stored("every-hour").next_fire_at == before
+
+
+@pytest.mark.django_db
 def test_an_edit_that_also_sets_next_fire_at_is_taken_as_written() -> None:
     add_schedule("hourly", "tests.add", HOURLY)
     chosen = datetime(2030, 1, 1, tzinfo=timezone.utc)

@@ -47,7 +47,8 @@ def test_rows_created_without_save_get_their_first_fire_time_from_beat() -> None
 
 def test_a_trigger_that_gives_up_pauses_its_schedule_and_records_why() -> None:
     schedule = add_schedule("stuck", "tests.add", {"type": "interval", "seconds": 60})
-    Schedule.objects.filter(pk=schedule.pk).update(trigger=NEVER_AGREE, trigger_kind="and")
+    # Written around validation, keeping its next fire time (updated_at: see migration 0007's trigger).
+    Schedule.objects.filter(pk=schedule.pk).update(trigger=NEVER_AGREE, trigger_kind="and", updated_at=timezone.now())
 
     summary = store.plan_due_schedules(schedule.next_fire_at + timedelta(seconds=1), limit=10, rng=random.Random(1))
 
@@ -56,6 +57,18 @@ def test_a_trigger_that_gives_up_pauses_its_schedule_and_records_why() -> None:
     assert stuck.paused
     assert "TriggerGaveUp" in stuck.last_error
     assert not Execution.objects.filter(schedule=stuck).exists()
+
+
+def test_a_trigger_that_gives_up_written_by_a_plain_update_pauses_its_schedule_when_planned_again() -> None:
+    schedule = add_schedule("stuck", "tests.add", {"type": "interval", "seconds": 60})
+    Schedule.objects.filter(pk=schedule.pk).update(trigger=NEVER_AGREE, trigger_kind="and")
+
+    planned = store.plan_new_schedules(timezone.now(), limit=10)
+
+    stuck = Schedule.objects.get(pk=schedule.pk)
+    assert planned == 1
+    assert stuck.paused
+    assert "TriggerGaveUp" in stuck.last_error
 
 
 def test_due_schedules_are_recorded_pending_and_advanced_in_one_pass() -> None:

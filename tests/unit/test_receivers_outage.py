@@ -5,6 +5,7 @@ tests/integration/test_executions.py covers them against the real database."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from types import SimpleNamespace
@@ -91,3 +92,16 @@ def test_the_waiting_reports_are_bounded(database: FlakyDatabase, monkeypatch: p
         run_task(name)
 
     assert [args[0] for _, args, _ in receivers._pending] == ["c", "d", "d"]
+
+
+def test_reports_from_several_threads_are_all_written_once(database: FlakyDatabase) -> None:
+    names = [f"task-{index}" for index in range(40)]
+    threads = [threading.Thread(target=run_task, args=(name,)) for name in names]
+
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert sorted(database.written) == sorted([(kind, name) for name in names for kind in ("started", "succeeded")])
+    assert not receivers._pending
