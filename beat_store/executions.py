@@ -250,15 +250,28 @@ def mark_started(task_id: str, *, worker: str, at: datetime | None = None) -> in
     )
 
 
-def mark_succeeded(task_id: str, *, result: object, at: datetime | None = None) -> int:
-    """The run's end, a success: what earlier attempts left (a retry's reason and traceback) goes; the count of
-    retries stays."""
+def mark_succeeded(task_id: str, *, result: object, at: datetime | None = None, retries: int | None = None) -> int:
+    """The run's end, a success: what earlier attempts left (a retry's reason and traceback) goes. ``retries`` is
+    the final attempt's own count (Celery's ``request.retries``), which holds even when the retry's report lost the
+    race with this one."""
     return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
-        status=S.SUCCEEDED, finished_at=at or timezone.now(), result=_short_repr(result), exception="", traceback=""
+        status=S.SUCCEEDED,
+        finished_at=at or timezone.now(),
+        result=_short_repr(result),
+        exception="",
+        traceback="",
+        **_retries(retries),
     )
 
 
-def mark_failed(task_id: str, *, exception: BaseException | None, traceback: str, at: datetime | None = None) -> int:
+def mark_failed(
+    task_id: str,
+    *,
+    exception: BaseException | None,
+    traceback: str,
+    at: datetime | None = None,
+    retries: int | None = None,
+) -> int:
     """The run's end, a failure: the final exception and its traceback, not a retry's reason."""
     return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
         status=S.FAILED,
@@ -266,7 +279,12 @@ def mark_failed(task_id: str, *, exception: BaseException | None, traceback: str
         result="",
         exception=_describe_exception(exception),
         traceback=traceback or "",
+        **_retries(retries),
     )
+
+
+def _retries(retries: int | None) -> dict[str, Any]:
+    return {} if retries is None else {"retries": retries}
 
 
 def mark_retrying(task_id: str, *, reason: object, traceback: str = "") -> int:

@@ -79,6 +79,12 @@ def _log_recovery() -> None:
         _outage_logged = False
 
 
+def _retries_of(task: Any) -> int | None:
+    """How many times the task was retried before this attempt, as Celery counts it."""
+    retries = getattr(getattr(task, "request", None), "retries", None)
+    return retries if isinstance(retries, int) else None
+
+
 def on_task_prerun(sender: Any = None, task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
     if _own_task_id(task) and task_id:
         _report(executions.mark_started, task_id, worker=str(task.request.hostname or ""), at=timezone.now())
@@ -87,7 +93,8 @@ def on_task_prerun(sender: Any = None, task_id: str | None = None, task: Any = N
 def on_task_success(sender: Any = None, result: Any = None, **kwargs: Any) -> None:
     task_id = _own_task_id(sender)
     if task_id:
-        _report(executions.mark_succeeded, task_id, result=result, at=timezone.now())
+        retries = _retries_of(sender)
+        _report(executions.mark_succeeded, task_id, result=result, at=timezone.now(), retries=retries)
 
 
 def on_task_failure(
@@ -99,7 +106,8 @@ def on_task_failure(
 ) -> None:
     if _own_task_id(sender) and task_id:
         traceback = str(einfo.traceback) if einfo else ""
-        _report(executions.mark_failed, task_id, exception=exception, traceback=traceback, at=timezone.now())
+        at, retries = timezone.now(), _retries_of(sender)
+        _report(executions.mark_failed, task_id, exception=exception, traceback=traceback, at=at, retries=retries)
 
 
 def on_task_retry(

@@ -113,6 +113,16 @@ def test_a_retry_counts_and_shows_celerys_words_and_a_later_success_clears_its_t
     )
 
 
+def test_a_retry_report_that_loses_the_race_with_the_retried_attempts_success_changes_nothing() -> None:
+    execution = make_execution(S.STARTED)
+
+    executions.mark_succeeded(execution.task_id, result="made it", retries=1)  # the retried attempt, first
+    executions.mark_retrying(execution.task_id, reason="Retry in 0s: RuntimeError('first attempt fails')")
+    done = reload(execution)
+
+    assert (done.status, done.result, done.retries, done.traceback) == (S.SUCCEEDED, "made it", 1, "")
+
+
 def test_a_failure_after_retries_keeps_the_final_exception_not_the_retry_reason() -> None:
     execution = make_execution(S.STARTED)
     executions.mark_retrying(execution.task_id, reason="Retry in 2s: ConnectionError('x')")
