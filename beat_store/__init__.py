@@ -23,6 +23,7 @@ _LAZY = {
     "ScheduleExists": "beat_store.exceptions",
     "ScheduleLookupError": "beat_store.exceptions",
     "TriggerGaveUp": "beat_store.exceptions",
+    "TriggerTooSlow": "beat_store.exceptions",
 }
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "ScheduleLookupError",
     "Scheduler",
     "TriggerGaveUp",
+    "TriggerTooSlow",
     "__version__",
     "add_schedule",
     "next_fire_times",
@@ -42,7 +44,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from beat_store.api import add_schedule, pause_schedule, remove_schedule, resume_schedule, run_now
-    from beat_store.exceptions import InvalidTrigger, ScheduleExists, ScheduleLookupError, TriggerGaveUp
+    from beat_store.exceptions import InvalidTrigger, ScheduleExists, ScheduleLookupError, TriggerGaveUp, TriggerTooSlow
     from beat_store.scheduler import Scheduler
     from beat_store.triggers import next_fire_times
 

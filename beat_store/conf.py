@@ -47,6 +47,18 @@ class BeatStoreSettings:
         return int(self._get("MAX_CATCH_UP", DEFAULT_MAX_CATCH_UP))
 
     @property
+    def TRIGGER_TIME_BUDGET(self) -> float:
+        """Seconds one fire-time computation may take (validation, previews, beat) before the trigger is refused
+        as too costly (``TriggerTooSlow``)."""
+        return float(self._get("TRIGGER_TIME_BUDGET", 0.5))
+
+    @property
+    def PLAN_TIME_BUDGET(self) -> float:
+        """Seconds beat may spend on one schedule's fire times in one tick, catch-up included, before it pauses
+        that schedule (``last_error``) so that the others keep firing."""
+        return float(self._get("PLAN_TIME_BUDGET", 1.0))
+
+    @property
     def LEASE_SECONDS(self) -> float:
         """How long a beat may hold a claimed pending run before another beat may send it."""
         return float(self._get("LEASE_SECONDS", 30.0))

@@ -16,11 +16,14 @@ from django.core.exceptions import ValidationError
 from beat_store.api import add_schedule
 from beat_store.conf import settings
 from beat_store.enums import ScheduleSource
-from beat_store.exceptions import InvalidTrigger
+from beat_store.exceptions import BeatStoreError
 from beat_store.models import Schedule
 from beat_store.triggers.cron_syntax import crontab_expression
 
 logger = logging.getLogger(__name__)
+
+#: What a declaration with bad values raises on its way into the table: it is refused and logged, beat starts.
+_DECLARATION_ERRORS = (ValidationError, BeatStoreError, TypeError, ValueError, ArithmeticError, LookupError)
 
 #: Celery entry options copied onto the schedule's message-option columns.
 _MESSAGE_OPTIONS = ("queue", "exchange", "routing_key", "priority", "expires", "headers")
@@ -102,10 +105,13 @@ def declared_schedules(app: Celery) -> tuple[dict[str, dict[str, Any]], dict[str
     for name, entry in entries.items():
         try:
             declared[name] = celery_entry_fields(entry, app=app)
-        except UnconvertibleEntry as error:
-            refused[name] = str(error)
+        except _DECLARATION_ERRORS as error:
+            refused[str(name)] = str(error)
     for name, fields in settings.SCHEDULES.items():
-        declared[name] = dict(fields)
+        if isinstance(fields, Mapping):
+            declared[name] = dict(fields)
+        else:
+            refused[str(name)] = f"a declared schedule is a dict of its fields, not {type(fields).__name__}"
     return declared, refused
 
 
@@ -131,7 +137,7 @@ def sync_declared_schedules(app: Celery) -> SyncReport:
                 **fields,
             )
             report.saved.append(name)
-        except (ValidationError, InvalidTrigger, TypeError, ValueError) as error:
+        except _DECLARATION_ERRORS as error:
             report.refused[name] = _describe(error)
     for name, reason in report.refused.items():
         logger.error(

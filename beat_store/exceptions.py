@@ -24,6 +24,17 @@ class TriggerGaveUp(BeatStoreError):
     """An ``and`` trigger found no time its members agree on within the iteration limit."""
 
 
+class TriggerTooSlow(TriggerGaveUp):
+    """Computing a fire time took longer than its time budget (docs/spec.md "Limits")."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(
+            f"computing the next fire time took more than {seconds:g} s (the time budget): the trigger is too "
+            "costly to evaluate; simplify it (an 'and' whose members rarely agree is the usual cause)"
+        )
+
+
 class ScheduleLookupError(BeatStoreError, LookupError):
     """No schedule has the given name."""
 

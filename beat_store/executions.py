@@ -32,9 +32,10 @@ from beat_store.conf import settings
 from beat_store.db import bulk
 from beat_store.db.locking import skip_locked
 from beat_store.enums import ExecutionStatus as S
+from beat_store.limits import keep_tail
 from beat_store.models import Execution, Schedule
 from beat_store.planning import PlannedRun
-from beat_store.runs import RecordedRun
+from beat_store.runs import RecordedRun, SendableRun
 
 #: States a worker-side report may leave; terminal states are never left.
 #: A lost run may start again: a redelivery (``acks_late``) after its worker died.
@@ -240,6 +241,17 @@ def close_unsent(execution_ids: Iterable[int], *, status: S, reason: str, at: da
     )
 
 
+def fail_unsent(run: SendableRun, *, reason: str, at: datetime) -> None:
+    """A pending run beat could not turn into a message (its schedule row holds values validation refuses): the
+    run fails, and a scheduled run's schedule is paused with the reason, since its next runs would fail alike."""
+    with transaction.atomic():
+        Execution.objects.filter(id=run.pk, status=S.PENDING).update(
+            status=S.FAILED, finished_at=at, exception=_short_repr(reason), lease_owner="", lease_until=None
+        )
+        if not run.manual and run.schedule_id is not None:
+            Schedule.objects.filter(id=run.schedule_id).update(paused=True, last_error=reason, updated_at=at)
+
+
 # -- What workers report ---------------------------------------------------------------------------------------
 
 
@@ -278,7 +290,7 @@ def mark_failed(
         finished_at=at or timezone.now(),
         result="",
         exception=_describe_exception(exception),
-        traceback=traceback or "",
+        traceback=keep_tail(traceback or ""),
         **_retries(retries),
     )
 
@@ -292,7 +304,7 @@ def mark_retrying(task_id: str, *, reason: object, traceback: str = "") -> int:
     Celery words it (``Retry in 2s: ConnectionError(...)``), not as the nested repr of its ``Retry``."""
     text = str(reason) if isinstance(reason, BaseException) else reason
     return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
-        status=S.RETRYING, result=_short_repr(text), traceback=traceback or "", retries=F("retries") + 1
+        status=S.RETRYING, result=_short_repr(text), traceback=keep_tail(traceback or ""), retries=F("retries") + 1
     )
 
 

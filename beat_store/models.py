@@ -8,7 +8,7 @@ from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, ProhibitNullCharactersValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
@@ -17,7 +17,15 @@ from beat_store.compat import check_constraint
 from beat_store.conf import settings
 from beat_store.db.partial_indexes import without_replaced_warnings
 from beat_store.enums import CoalescePolicy, ExecutionStatus, ScheduleSource, TriggerKind
-from beat_store.exceptions import InvalidTrigger
+from beat_store.exceptions import InvalidTrigger, TriggerGaveUp
+from beat_store.limits import (
+    MAX_JSON_BYTES,
+    LimitExceeded,
+    check_json_value,
+    check_moment,
+    check_seconds,
+    reserved_header,
+)
 from beat_store.planning import TimingPolicy
 from beat_store.timezones import format_moment, get_zone
 from beat_store.triggers import Trigger, anchor_of, build_trigger, validate_trigger_spec
@@ -218,6 +226,43 @@ class Schedule(models.Model):
         # On MySQL/MariaDB, migration 0005 builds the partial indexes Django skips: its warnings would mislead.
         return without_replaced_warnings(super().check(**kwargs))
 
+    def clean_fields(self, exclude: Any = None) -> None:
+        """Field validation, and first the limits of docs/spec.md "Limits" that Django's validators cannot
+        express (a NaN passes ``MinValueValidator``; a JSON value nested a million deep breaks the encoder)."""
+        errors = self._limit_errors()
+        try:
+            super().clean_fields(exclude={*(exclude or ()), *errors})
+        except ValidationError as error:
+            errors.update(error.message_dict)
+        if errors:
+            raise ValidationError(errors)
+
+    def _limit_errors(self) -> dict[str, list[str]]:
+        errors: dict[str, list[str]] = {}
+        for name, what in (("args", "Positional arguments"), ("kwargs", "Keyword arguments"), ("headers", "Headers")):
+            try:
+                check_json_value(getattr(self, name), max_bytes=MAX_JSON_BYTES)
+            except LimitExceeded as error:
+                errors[name] = [f"{what}: {error}."]
+        for name in ("jitter", "misfire_grace_time", "expires"):
+            value = getattr(self, name)
+            if isinstance(value, float | int) and not isinstance(value, bool):
+                try:
+                    check_seconds(float(value))
+                except (LimitExceeded, OverflowError) as error:
+                    errors[name] = [f"{str(error)[:1].upper()}{str(error)[1:]}."]
+        for name in ("start_at", "end_at"):
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                try:
+                    check_moment(value)
+                except LimitExceeded as error:
+                    errors[name] = [f"{error}."]
+        for name in ("name", "task", "queue", "exchange", "routing_key", "timezone", "description"):
+            if isinstance(getattr(self, name), str) and "\x00" in getattr(self, name):
+                errors[name] = [str(ProhibitNullCharactersValidator.message)]
+        return errors
+
     def clean(self) -> None:
         super().clean()
         try:
@@ -227,24 +272,53 @@ class Schedule(models.Model):
         self.trigger_kind = self.trigger["type"]
         if self.start_at and self.end_at and self.end_at < self.start_at:
             raise ValidationError({"end_at": "The end must not come before the start."})
-        self._check_trigger_builds()
         if not isinstance(self.args, list):
             raise ValidationError({"args": "Positional arguments must be a JSON list."})
         if not isinstance(self.kwargs, dict):
             raise ValidationError({"kwargs": "Keyword arguments must be a JSON object."})
         if not isinstance(self.headers, dict):
             raise ValidationError({"headers": "Headers must be a JSON object."})
+        reserved = sorted(name for name in self.headers if reserved_header(name))
+        if reserved:
+            raise ValidationError(
+                {
+                    "headers": f"{', '.join(map(repr, reserved))}: Celery and beat_store set these headers on every "
+                    "message themselves (the task's id, name and limits); choose other names."
+                }
+            )
+        self._check_first_fire_time()
 
-    def _check_trigger_builds(self) -> None:
+    def _check_trigger_builds(self) -> Trigger | None:
         """What only the zone and bounds can tell (a member's bound in a DST gap, a naive bound) is refused here,
         as a ValidationError, rather than by save() computing the first fire time."""
         try:
-            self.build_trigger()
+            return self.build_trigger()
         except InvalidTrigger as error:
             if error.field == "timezone":
-                return  # the field's own validator reports it
+                return None  # the field's own validator reports it
             field = error.field if error.field in ("start_at", "end_at") else "trigger"
             raise ValidationError({field: f"{error}" if field == "trigger" else error.reason}) from error
+
+    def _check_first_fire_time(self) -> None:
+        """The fire time save() will compute, computed here first, so that a trigger too costly to evaluate
+        (``TriggerTooSlow``) or one whose members never agree is a form error, not a failed save."""
+        trigger = self._check_trigger_builds()
+        if trigger is None:
+            return
+        try:
+            trigger.next_at_or_after(self.anchor if self._state.adding else dj_timezone.now())
+        except TriggerGaveUp as error:
+            raise ValidationError({"trigger": str(error)}, code="trigger_gave_up") from error
+        except OverflowError:
+            raise ValidationError(
+                {"trigger": "The next fire time lies past the last date Python can hold (year 9999)."}
+            ) from None
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        # An invalid trigger has no kind yet: its own error says why, not the kind's check constraint.
+        if self.trigger_kind not in TriggerKind.values:
+            exclude = {*(exclude or ()), "trigger_kind"}
+        super().validate_constraints(exclude=exclude)
 
     @classmethod
     def from_db(cls, db: str | None, field_names: Any, values: Any, **kwargs: Any) -> Schedule:

@@ -10,6 +10,8 @@ from beat_store.models import Execution
 
 _AGE = re.compile(r"^\s*(\d+)\s*([dhmw])\s*$", re.IGNORECASE)
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
+#: Longest age accepted: a century is past any history, and subtracting more from now can leave the calendar.
+MAX_AGE = timedelta(days=36_525)
 
 
 def parse_age(text: str) -> timedelta:
@@ -24,9 +26,12 @@ def parse_age(text: str) -> timedelta:
     if amount == 0:
         raise ValueError(f"{text!r} is zero: an age of zero would delete the whole history; give at least 1{unit}")
     try:
-        return timedelta(**{_UNITS[unit]: amount})
+        age = timedelta(**{_UNITS[unit]: amount})
     except OverflowError:
-        raise ValueError(f"{text!r} is too long an age (at most 999,999,999 days)") from None
+        age = MAX_AGE + MAX_AGE
+    if age > MAX_AGE:
+        raise ValueError(f"{text!r} is too long an age: at most {MAX_AGE.days:,} days (about a century)")
+    return age
 
 
 def prune_executions(older_than: timedelta, *, now: datetime) -> int:
@@ -35,8 +40,8 @@ def prune_executions(older_than: timedelta, *, now: datetime) -> int:
     Open executions (pending, sent, started, retrying) are kept whatever their age: they still hold a
     max-instances slot, and deleting them would let extra runs through.
     """
-    if older_than <= timedelta(0):
-        raise ValueError("older_than must be a positive duration")
+    if not timedelta(0) < older_than <= MAX_AGE:
+        raise ValueError(f"older_than must be a positive duration of at most {MAX_AGE.days:,} days")
     cutoff = now - older_than
     old = Execution.objects.filter(fire_time__lt=cutoff).exclude(status__in=ExecutionStatus.open_values())
     _, per_model = old.delete()

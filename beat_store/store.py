@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,6 +29,7 @@ from beat_store.db.locking import skip_locked
 from beat_store.models import Schedule
 from beat_store.planning import Plan, plan_runs
 from beat_store.runs import RecordedRun
+from beat_store.triggers.budget import time_budget
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,8 @@ def plan_new_schedules(now: datetime, *, limit: int) -> int:
         rows = list(skip_locked(Schedule.objects.unplanned()).order_by("id")[:limit])
         for schedule in rows:
             try:
-                schedule.reschedule(now, from_start=schedule.last_fire_at is None)
+                with time_budget(settings.PLAN_TIME_BUDGET):
+                    schedule.reschedule(now, from_start=schedule.last_fire_at is None)
             except Exception as error:  # any trigger error pauses that schedule, never beat
                 _pause_for_error(schedule, error)
         bulk.update_rows(Schedule, rows, fields=_ADVANCED_FIELDS)
@@ -68,15 +71,22 @@ def plan_due_schedules(now: datetime, *, limit: int, rng: random.Random, owner: 
             return TickSummary(claimed=0, recorded=0)
         open_counts = executions.open_run_counts([schedule.pk for schedule in schedules])
         runs: list[RecordedRun] = []
+        # Each schedule has its own budget; should costly ones pile up in one batch, the batch stops early and
+        # the rest stay due for the next one, so the rows locked here and the runs ready to send wait little.
+        give_up_at = time.monotonic() + 2 * settings.PLAN_TIME_BUDGET
+        planned = 0
         for schedule in schedules:
+            if time.monotonic() > give_up_at:
+                break
+            planned += 1
             plan = _plan_one(schedule, now=now, open_executions=open_counts.get(schedule.pk, 0), rng=rng)
             if plan is None:
                 continue  # paused for a trigger error, written below
             runs.extend(executions.scheduled_run(schedule, run) for run in plan.runs)
             _advance(schedule, plan, now=now)
         ready = executions.record_scheduled_runs(runs, leased_to=owner, now=now)
-        bulk.update_rows(Schedule, schedules, fields=_ADVANCED_FIELDS)
-    return TickSummary(claimed=len(schedules), recorded=sum(run.pk is not None for run in runs), ready=ready)
+        bulk.update_rows(Schedule, schedules[:planned], fields=_ADVANCED_FIELDS)
+    return TickSummary(claimed=planned, recorded=sum(run.pk is not None for run in runs), ready=ready)
 
 
 def next_fire_at() -> datetime | None:
@@ -88,29 +98,40 @@ def next_fire_at() -> datetime | None:
 def _plan_one(schedule: Schedule, *, now: datetime, open_executions: int, rng: random.Random) -> Plan | None:
     assert schedule.next_fire_at is not None
     try:
-        plan = plan_runs(
-            schedule.build_trigger(),
-            next_fire_at=schedule.next_fire_at,
-            now=now,
-            policy=schedule.timing_policy(),
-            open_executions=open_executions,
-            rng=rng,
-            max_catch_up=settings.MAX_CATCH_UP,
-        )
+        with time_budget(settings.PLAN_TIME_BUDGET):
+            plan = _plan_runs(schedule, now=now, open_executions=open_executions, rng=rng)
     except Exception as error:  # spec rule 8: a trigger that raises pauses its schedule, never beat
         _pause_for_error(schedule, error)
         return None
     if plan.skipped_span is not None:
-        span = plan.skipped_span
-        logger.warning(
-            "Schedule %r was down too long: fire times from %s to %s (about %s) were passed over",
-            schedule.name,
-            span.first.isoformat(),
-            span.last.isoformat() if span.last else "?",
-            span.approximate_count if span.approximate_count is not None else "many",
-            extra={"schedule_id": schedule.pk, "action": "catch_up_skipped"},
-        )
+        _log_skipped_span(schedule, plan)
     return plan
+
+
+def _plan_runs(schedule: Schedule, *, now: datetime, open_executions: int, rng: random.Random) -> Plan:
+    assert schedule.next_fire_at is not None
+    return plan_runs(
+        schedule.build_trigger(),
+        next_fire_at=schedule.next_fire_at,
+        now=now,
+        policy=schedule.timing_policy(),
+        open_executions=open_executions,
+        rng=rng,
+        max_catch_up=settings.MAX_CATCH_UP,
+    )
+
+
+def _log_skipped_span(schedule: Schedule, plan: Plan) -> None:
+    span = plan.skipped_span
+    assert span is not None
+    logger.warning(
+        "Schedule %r was down too long: fire times from %s to %s (about %s) were passed over",
+        schedule.name,
+        span.first.isoformat(),
+        span.last.isoformat() if span.last else "?",
+        span.approximate_count if span.approximate_count is not None else "many",
+        extra={"schedule_id": schedule.pk, "action": "catch_up_skipped"},
+    )
 
 
 def _pause_for_error(schedule: Schedule, error: Exception) -> None:

@@ -311,6 +311,7 @@ class ScheduleAdmin(admin.ModelAdmin):
             is_preview=getattr(form, "is_preview", False),
             declared_notice=self.declared_notice(obj),
             can_operate=can_operate,
+            can_duplicate=can_operate and self.has_add_permission(request),
             can_edit=obj is None or self.has_change_permission(request, obj),
         )
         if obj is not None:
@@ -435,7 +436,7 @@ class ScheduleAdmin(admin.ModelAdmin):
         for schedule in queryset:
             self.resume(request, schedule, from_now=False)
 
-    @admin.action(description="Duplicate (paused copy)", permissions=["change"])
+    @admin.action(description="Duplicate (paused copy)", permissions=["add"])
     def duplicate_action(self, request: HttpRequest, queryset: QuerySet[Schedule]) -> None:
         for schedule in queryset:
             self.duplicate(request, schedule)
@@ -456,7 +457,7 @@ class ScheduleAdmin(admin.ModelAdmin):
             *[
                 path(
                     f"<path:object_id>/{slug}/",
-                    self.admin_site.admin_view(self._operation_view(operation)),
+                    self.admin_site.admin_view(self._operation_view(operation, creates=slug == "duplicate")),
                     name=f"beat_store_schedule_{slug.replace('-', '_')}",
                 )
                 for slug, operation in operations.items()
@@ -479,12 +480,14 @@ class ScheduleAdmin(admin.ModelAdmin):
         assert isinstance(form, ScheduleForm)
         return JsonResponse(form.live_preview())
 
-    def _operation_view(self, operation: Any) -> Any:
+    def _operation_view(self, operation: Any, *, creates: bool) -> Any:
         def view(request: HttpRequest, object_id: str) -> HttpResponse:
             if request.method != "POST":
                 return HttpResponseNotAllowed(["POST"])
             if not self.has_operate_permission(request):
                 raise PermissionDenied
+            if creates and not self.has_add_permission(request):
+                raise PermissionDenied  # a copy is a new schedule: the add permission too
             schedule = self.get_object(request, object_id)
             if schedule is None:
                 raise Http404(f"No schedule with id {object_id!r}.")

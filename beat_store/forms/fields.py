@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import zoneinfo
 from collections.abc import Callable, Iterable
+from datetime import date, time
 from functools import lru_cache
 from typing import Any
 
 from django import forms
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput
+
+from beat_store.limits import MAX_JSON_BYTES, MAX_JSON_DEPTH
 
 
 class JSONTextField(forms.JSONField):
@@ -28,12 +32,33 @@ class JSONTextField(forms.JSONField):
         self.label_for_errors = label_for_errors
         self.example = example
 
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # Shown again as typed when Django's own decoding would fail past the JSON decoder's error (too deep).
+        if isinstance(data, str) and len(data) > MAX_JSON_BYTES:
+            return InvalidJSONInput(data)
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)
+
     def to_python(self, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             return self.expected()
         if isinstance(value, str):
+            if len(value) > MAX_JSON_BYTES:
+                raise ValidationError(
+                    "Too long: %(length)s characters; at most %(limit)s.",
+                    code="too_long",
+                    params={"length": f"{len(value):,}", "limit": f"{MAX_JSON_BYTES:,}"},
+                )
             try:
                 value = json.loads(value)
+            except RecursionError:
+                raise ValidationError(
+                    "Nested too deep: at most %(depth)s levels of lists and objects.",
+                    code="too_deep",
+                    params={"depth": MAX_JSON_DEPTH},
+                ) from None
             except json.JSONDecodeError as error:
                 raise ValidationError(
                     "Not valid JSON: %(reason)s at line %(line)s, column %(column)s. Example: %(example)s",
@@ -95,6 +120,17 @@ class DatalistInput(forms.TextInput):
         context["widget"]["datalist_id"] = list_id
         context["widget"]["options"] = list(self.options())
         return context
+
+
+class BoundDateTimeWidget(AdminSplitDateTime):
+    """Django's admin date and time pickers for ``start_at``/``end_at``, showing a stored moment the site's zone
+    cannot hold (within hours of year 1 or 9999, written around validation) in UTC instead of failing."""
+
+    def decompress(self, value: Any) -> tuple[date | None, time | None]:
+        try:
+            return super().decompress(value)
+        except OverflowError:
+            return value.date(), value.time()
 
 
 class WallTimeWidget(AdminSplitDateTime):

@@ -8,9 +8,11 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
 from typing import Any
 
-from beat_store.exceptions import InvalidTrigger, TriggerGaveUp
+from beat_store.conf import settings
+from beat_store.exceptions import InvalidTrigger, TriggerGaveUp, TriggerTooSlow
 from beat_store.timezones import get_zone
 from beat_store.triggers import Trigger, classify_wall_time
+from beat_store.triggers.budget import time_budget
 
 PREVIEW_COUNT = 10
 UTC = timezone.utc
@@ -42,23 +44,35 @@ def preview_fire_times(
     count: int = PREVIEW_COUNT,
 ) -> FireTimePreview:
     """The next ``count`` fire times of ``trigger`` from ``now`` (beat's own maths), with DST and calendar
-    warnings. Never raises for a trigger that gives up or a bad spec: the preview says so instead."""
+    warnings. Never raises for a trigger that gives up or a bad spec: the preview says so instead. The whole
+    preview has beat's budget for one schedule (``BEAT_STORE_PLAN_TIME_BUDGET``); past it, the fire times found
+    so far are shown with a warning."""
     fire_times: list[datetime] = []
     error = None
+    slow_warning: list[str] = []
     moment = now
     try:
-        while len(fire_times) < count:
-            fire_time = trigger.next_at_or_after(moment)
-            if fire_time is None:
-                break
-            fire_times.append(fire_time.astimezone(zone))
-            # Step in UTC: wall-clock arithmetic would drop ``fold`` and loop in a repeated hour.
-            moment = fire_time.astimezone(UTC) + _JUST_BEFORE
+        with time_budget(settings.PLAN_TIME_BUDGET):
+            while len(fire_times) < count:
+                fire_time = trigger.next_at_or_after(moment)
+                if fire_time is None:
+                    break
+                fire_times.append(fire_time.astimezone(zone))
+                # Step in UTC: wall-clock arithmetic would drop ``fold`` and loop in a repeated hour.
+                moment = fire_time.astimezone(UTC) + _JUST_BEFORE
+    except TriggerTooSlow as too_slow:
+        if not fire_times:
+            error = f"The trigger is too costly: {too_slow}"
+        else:
+            slow_warning = [
+                f"Only {len(fire_times)} fire time(s) shown: finding more took longer than "
+                f"{settings.PLAN_TIME_BUDGET:g} s, beat's time budget for one schedule; beat may pause it."
+            ]
     except TriggerGaveUp as gave_up:
         error = f"The trigger gave up: {gave_up}"
     except InvalidTrigger as invalid:
         error = f"The trigger is not valid: {invalid}"
-    warnings = [*dst_warnings(fire_times, zone), *calendar_warnings(fire_times, spec)]
+    warnings = [*slow_warning, *dst_warnings(fire_times, zone), *calendar_warnings(fire_times, spec)]
     for member_zone in sorted(set(_member_zone_names(spec)) - {zone_name}):
         warnings += dst_warnings(fire_times, get_zone(member_zone), member_zone=member_zone)
     return FireTimePreview(zone_name=zone_name, fire_times=fire_times, warnings=warnings, error=error)

@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 
 from beat_store.conf import settings
 from beat_store.exceptions import InvalidTrigger
-from beat_store.forms.fields import DatalistInput, JSONTextField, time_zone_names
+from beat_store.forms.fields import BoundDateTimeWidget, DatalistInput, JSONTextField, time_zone_names
 from beat_store.forms.preview import FireTimePreview, preview_fire_times
 from beat_store.forms.triggers import COMBINATIONS, TriggerEditor
 from beat_store.models import DEFINITION_FIELDS, Schedule
@@ -141,6 +141,7 @@ class ScheduleForm(forms.ModelForm):
         site_zone = dj_timezone.get_current_timezone_name()
         for name in ("start_at", "end_at"):
             if name in self.fields:
+                self.fields[name].widget = BoundDateTimeWidget()
                 # Django reads a date and time typed in a form in the site's (active) zone, not the schedule's.
                 self.fields[name].help_text += f" Entered in the site's time zone ({site_zone})."
         if not self.instance.pk and "timezone" in self.fields:

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 
 from beat_store.exceptions import InvalidTrigger
 from beat_store.forms.fields import DatalistInput, WallTimeWidget, time_zone_names
+from beat_store.limits import MAX_JSON_BYTES, MAX_JSON_DEPTH, MAX_TRIGGER_MEMBERS
 from beat_store.triggers import validate_trigger_spec
 from beat_store.triggers.cron_syntax import CRON_FIELD_NAMES as CRON_FIELDS
 from beat_store.triggers.spec import (
@@ -178,6 +179,7 @@ class TriggerForm(forms.Form):
     spec_json = forms.CharField(
         label="Trigger spec (JSON)",
         required=False,
+        max_length=MAX_JSON_BYTES,
         help_text='A spec as in the docs, e.g. {"type": "or", "triggers": [{"type": "cron", "expression": '
         '"0 9 * * *"}, {"type": "interval", "hours": 6}]}.',
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "class": "vLargeTextField"}),
@@ -260,6 +262,8 @@ class TriggerForm(forms.Form):
             cleaned["spec_value"] = json.loads(text)
         except json.JSONDecodeError as error:
             self.add_error("spec_json", f"Not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}.")
+        except RecursionError:
+            self.add_error("spec_json", f"Nested too deep: at most {MAX_JSON_DEPTH} levels of lists and objects.")
 
     def build_spec(self) -> Any:
         """The (not yet validated) spec of a simple kind or a JSON member, with a member's own options; call
@@ -358,7 +362,14 @@ class BaseMemberFormSet(forms.BaseFormSet):
         return {**super().get_form_kwargs(index), "member": True}
 
 
-MemberFormSet = forms.formset_factory(TriggerForm, formset=BaseMemberFormSet, extra=2, max_num=20)
+MemberFormSet = forms.formset_factory(
+    TriggerForm,
+    formset=BaseMemberFormSet,
+    extra=2,
+    max_num=MAX_TRIGGER_MEMBERS,
+    absolute_max=MAX_TRIGGER_MEMBERS,
+    validate_max=True,
+)
 
 
 class TriggerEditor:

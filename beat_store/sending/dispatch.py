@@ -12,18 +12,23 @@ from typing import Any
 from celery import Celery
 from django.db import DatabaseError, connection
 from django.utils import timezone
+from kombu.exceptions import EncodeError
 
 from beat_store import executions
 from beat_store.conf import settings
 from beat_store.enums import ExecutionStatus as S
 from beat_store.runs import SendableRun
 from beat_store.sending.broker_inspection import queued_task_ids
-from beat_store.sending.messages import MessageFactory
+from beat_store.sending.messages import MessageFactory, UnbuildableMessage
 
 logger = logging.getLogger(__name__)
 
 #: How long an unsendable run waits before a beat tries the broker again.
 BROKER_RETRY_DELAY = timedelta(seconds=5)
+
+#: Errors that come from one run's values, not from the broker: that run fails alone (the serializer's
+#: EncodeError; Type/Value/OverflowError from building the message). Broker errors are none of these.
+_RUN_ERRORS = (UnbuildableMessage, EncodeError, TypeError, ValueError, OverflowError)
 
 
 def send_claimed_runs(runs: Sequence[SendableRun], *, app: Celery, now: datetime) -> int:
@@ -78,7 +83,7 @@ def _close_unsendable(runs: Sequence[SendableRun], *, now: datetime) -> list[Sen
 
 
 def _publish(to_send: list[SendableRun], *, app: Celery, now: datetime, mark_publishing: bool) -> int:
-    sent = 0
+    sent = done = 0
     try:
         with app.producer_or_acquire() as producer:
             messages = MessageFactory(app, producer)
@@ -90,18 +95,21 @@ def _publish(to_send: list[SendableRun], *, app: Celery, now: datetime, mark_pub
                 if mark_publishing:
                     executions.mark_publishing([run.pk for run in chunk], at=sending_at)
                 with _publish_batch(producer, len(chunk)):
-                    for run in chunk:
-                        messages.publish(run, now=sending_at)
+                    refused = _publish_each(messages, chunk, now=sending_at)
                     messages.flush()
-                _log_sent(chunk)
+                refused_ids = {run.pk for run, _ in refused}
+                published = [run for run in chunk if run.pk not in refused_ids]
+                _log_sent(published)
                 # Stamped with the moment the chunk began to go out: a worker may start a run (and report
                 # it) before this update lands, never before its message was pushed.
-                _mark_sent_durably([run.pk for run in chunk], at=sending_at)
-                sent += len(chunk)
+                _mark_sent_durably([run.pk for run in published], at=sending_at)
+                _fail_unbuildable(refused, at=sending_at)
+                sent += len(published)
+                done += len(chunk)
     except DatabaseError:
         raise  # not the broker's fault: beat backs off and the leases hand the runs to whoever is alive
     except Exception as error:  # kombu/redis/amqp errors vary by transport; all mean "try again later"
-        unsent = [run.pk for run in to_send[sent:]]
+        unsent = [run.pk for run in to_send[done:]]
         logger.error(
             "Broker refused %d run(s), they stay pending and will be retried: %s",
             len(unsent),
@@ -110,6 +118,34 @@ def _publish(to_send: list[SendableRun], *, app: Celery, now: datetime, mark_pub
         )
         executions.release_runs(unsent, retry_at=now + BROKER_RETRY_DELAY)
     return sent
+
+
+def _publish_each(
+    messages: MessageFactory, chunk: Sequence[SendableRun], *, now: datetime
+) -> list[tuple[SendableRun, str]]:
+    """Publish (or buffer) each run of the chunk; return the runs whose message could not be built, with why."""
+    refused: list[tuple[SendableRun, str]] = []
+    for run in chunk:
+        try:
+            messages.publish(run, now=now)
+        except _RUN_ERRORS as error:
+            refused.append((run, f"{type(error).__name__}: {error}"))
+    return refused
+
+
+def _fail_unbuildable(refused: list[tuple[SendableRun, str]], *, at: datetime) -> None:
+    """Runs whose schedule row holds what no message can carry fail once, with the reason, never retried; their
+    schedule is paused (see ``executions.fail_unsent``)."""
+    for run, reason in refused:
+        logger.error(
+            "Run of %r at %s could not be turned into a message: recorded failed and the schedule paused (the rest "
+            "of its batch went out): %s",
+            run.schedule_name,
+            run.fire_time.isoformat(),
+            reason,
+            extra={"schedule_id": run.schedule_id, "action": "unbuildable_message"},
+        )
+        executions.fail_unsent(run, reason=f"beat could not build its message: {reason}", at=at)
 
 
 def _skip_already_published(runs: list[SendableRun], *, app: Celery) -> list[SendableRun]:

@@ -28,6 +28,7 @@ from celery.utils.saferepr import saferepr
 from kombu import Producer
 
 from beat_store import headers as beat_headers
+from beat_store.limits import reserved_header
 from beat_store.models import Schedule
 from beat_store.runs import SendableRun
 from beat_store.sending.redis_pipeline import Envelope, RedisPipelinePublisher
@@ -55,9 +56,17 @@ def message_options(schedule: Schedule, run: SendableRun, *, now: datetime) -> d
     return options
 
 
+class UnbuildableMessage(ValueError):
+    """A run whose schedule row holds values no message can carry (written around validation): it is failed
+    alone, and the rest of its batch goes out."""
+
+
 def run_headers(schedule: Schedule, run: SendableRun) -> dict[str, Any]:
-    """The schedule's own headers, then beat_store's (which win on a clash)."""
-    stamped = dict(schedule.headers) if isinstance(schedule.headers, dict) else {}
+    """The schedule's own headers, then beat_store's. Names Celery sets itself (``id``, ``task``, ``eta``...)
+    are dropped: validation refuses them, and a row written around it must not run another task, or report
+    into another run's record."""
+    own = schedule.headers if isinstance(schedule.headers, dict) else {}
+    stamped = {name: value for name, value in own.items() if not reserved_header(str(name))}
     stamped.update(beat_headers.build(schedule_name=run.schedule_name, execution_id=run.pk, fire_time=run.fire_time))
     return stamped
 
@@ -66,7 +75,11 @@ def expiry(schedule: Schedule, run: SendableRun, *, now: datetime) -> datetime |
     """The earlier of the schedule's ``expires`` (from sending) and the run's start deadline (spec rule 4)."""
     candidates = [run.deadline_at] if run.deadline_at is not None else []
     if schedule.expires is not None:
-        candidates.append(now + timedelta(seconds=schedule.expires))
+        try:
+            candidates.append(now + timedelta(seconds=schedule.expires))
+        except (OverflowError, ValueError, TypeError):
+            reason = f"expires={schedule.expires!r} is not a number of seconds a message can carry"
+            raise UnbuildableMessage(reason) from None
     return min(candidates) if candidates else None
 
 
@@ -135,11 +148,7 @@ class MessageFactory:
         """Publish one run with the schedule's arguments, routing and our headers."""
         schedule = run.schedule
         assert schedule is not None, "runs of deleted schedules are closed before sending"
-        call = _Call(
-            args=list(schedule.args),
-            kwargs=dict(run.kwargs_override if run.kwargs_override is not None else schedule.kwargs),
-            expires_at=expiry(schedule, run, now=now),
-        )
+        call = _call_of(schedule, run, now=now)
         key = self._shape_key(run, schedule, call)
         template = self._template(key, run, schedule, call) if self._fast else None
         if template is None:
@@ -225,6 +234,16 @@ class MessageFactory:
             # send_task: seconds from now, and 0 (expire on arrival) rather than a negative TTL.
             publish_kwargs["expiration"] = max(0.0, (call.expires_at - now).total_seconds())
         return (call.args, call.kwargs, template.embed), publish_kwargs
+
+
+def _call_of(schedule: Schedule, run: SendableRun, *, now: datetime) -> _Call:
+    """The run's arguments and expiry; ``UnbuildableMessage`` when the row holds what validation refuses."""
+    kwargs = run.kwargs_override if run.kwargs_override is not None else schedule.kwargs
+    if not isinstance(schedule.args, list):
+        raise UnbuildableMessage(f"args must be a JSON list, not {type(schedule.args).__name__}")
+    if not isinstance(kwargs, dict) or not all(isinstance(name, str) for name in kwargs):
+        raise UnbuildableMessage(f"kwargs must be a JSON object, not {type(kwargs).__name__}")
+    return _Call(args=list(schedule.args), kwargs=dict(kwargs), expires_at=expiry(schedule, run, now=now))
 
 
 def _is_patchable(body: Any, publish_kwargs: dict[str, Any], *, task_id: str, expires_given: bool) -> bool:

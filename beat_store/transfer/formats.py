@@ -82,12 +82,16 @@ def load_records(text: str, fmt: str) -> list[dict[str, Any]]:
             document = json.loads(text)
         except json.JSONDecodeError as error:
             raise TransferFormatError(f"not valid JSON: {error}") from error
+        except RecursionError:
+            raise TransferFormatError(_TOO_DEEP) from None
     elif fmt == "yaml":
         yaml = _yaml()
         try:
-            document = yaml.safe_load(text)
+            document = yaml.load(text, Loader=_no_alias_loader(yaml))  # a SafeLoader (see _no_alias_loader)
         except yaml.YAMLError as error:
             raise TransferFormatError(f"not valid YAML: {error}") from error
+        except RecursionError:
+            raise TransferFormatError(_TOO_DEEP) from None
         # YAML reads unquoted timestamps as datetimes; records carry ISO 8601 text, like JSON.
         document = _datetimes_as_text(document)
     else:
@@ -204,6 +208,32 @@ def _datetimes_as_text(value: Any) -> Any:
     if isinstance(value, list):
         return [_datetimes_as_text(item) for item in value]
     return value
+
+
+_TOO_DEEP = "nested too deep: schedule files hold records of plain values, lists and objects"
+
+
+def _no_alias_loader(yaml: Any) -> Any:
+    """PyYAML's SafeLoader without aliases (``*name``).
+
+    A few hundred bytes of nested aliases ("billion laughs") stand for billions of values: ``safe_load`` shares
+    them, but anything that walks the document (our date conversion, validation, saving) expands them. Schedule
+    files have no use for aliases, so the first one is refused with its line.
+    """
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    "aliases (*name) are not accepted in schedule files: write the values out",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
 
 
 def _yaml() -> Any:

@@ -24,7 +24,7 @@ from django.db import DatabaseError, transaction
 from django.utils.dateparse import parse_datetime
 
 from beat_store.enums import ScheduleSource
-from beat_store.exceptions import BeatStoreError, InvalidTrigger
+from beat_store.exceptions import BeatStoreError
 from beat_store.models import Schedule
 from beat_store.transfer.exporting import DATETIME_FIELDS, RECORD_FIELDS
 from beat_store.triggers import validate_trigger_spec
@@ -140,7 +140,8 @@ def _import_one(draft: ScheduleDraft, *, now: datetime, report: ImportReport) ->
     except ValidationError as error:
         report.errors.append(Unsupported(draft.name, _describe_validation(error)))
         return
-    except (InvalidTrigger, TypeError, ValueError, DatabaseError) as error:
+    except (BeatStoreError, TypeError, ValueError, ArithmeticError, DatabaseError) as error:
+        # BeatStoreError: InvalidTrigger, and TriggerGaveUp/TriggerTooSlow from carrying the last run over.
         report.errors.append(Unsupported(draft.name, str(error)))
         return
     getattr(report, outcome).append(draft.name)

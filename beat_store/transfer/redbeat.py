@@ -88,7 +88,19 @@ def read_redbeat(*, redis_url: str | None = None, key_prefix: str | None = None)
 
 
 def draft_from_entry(key_name: str, definition_text: str, meta_text: str | None) -> ScheduleDraft:
-    """One redbeat entry (its two JSON texts) -> a draft; raises ``Unmappable`` saying why not."""
+    """One redbeat entry (its two JSON texts) -> a draft; raises ``Unmappable`` saying why not.
+
+    redbeat's hashes can be written by anyone with access to Redis: a value of the wrong type anywhere in them
+    makes the entry unmappable (reported with the rest of the import), never a crash of the import."""
+    try:
+        return _draft_from_entry(key_name, definition_text, meta_text)
+    except Unmappable:
+        raise
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, RecursionError) as error:
+        raise Unmappable(f"malformed entry ({type(error).__name__}: {error})") from error
+
+
+def _draft_from_entry(key_name: str, definition_text: str, meta_text: str | None) -> ScheduleDraft:
     try:
         definition = json.loads(definition_text)
         meta = json.loads(meta_text) if meta_text else {}

@@ -16,6 +16,7 @@ from beat_store.exceptions import InvalidTrigger
 from beat_store.timezones import get_zone
 from beat_store.triggers.base import ONE_MICROSECOND, Trigger, to_utc
 from beat_store.triggers.bounds import BoundedTrigger, ShownInZone
+from beat_store.triggers.budget import TimeBudgeted
 from beat_store.triggers.calendar_interval import CalendarIntervalTrigger
 from beat_store.triggers.combining import AND_MAX_ITERATIONS, AND_THRESHOLD, AndTrigger, OrTrigger
 from beat_store.triggers.cron import CronTrigger, fields_of
@@ -45,7 +46,8 @@ def build_trigger(
 
     ``anchor`` (aware) is the first fire time of an ``interval`` trigger and the start date (read in
     ``timezone``) of a ``calendarinterval`` trigger; other kinds ignore it. ``start_at``/``end_at`` bound
-    every kind: no fire time before ``start_at`` or after ``end_at``.
+    every kind: no fire time before ``start_at`` or after ``end_at``. Each fire time it computes runs under
+    ``BEAT_STORE_TRIGGER_TIME_BUDGET`` (``TriggerTooSlow`` past it).
     """
     zone = resolve_zone(timezone)
     _require_aware(start_at, "start_at")  # before the anchor, which is often start_at: name the user's field
@@ -54,9 +56,9 @@ def build_trigger(
     if start_at is not None and end_at is not None and to_utc(end_at) < to_utc(start_at):
         raise InvalidTrigger("end_at", "must not be earlier than start_at")
     trigger = _build_cached(spec, zone, anchor)
-    if start_at is None and end_at is None:
-        return trigger
-    return BoundedTrigger(trigger, start_at, end_at)
+    if start_at is not None or end_at is not None:
+        trigger = BoundedTrigger(trigger, start_at, end_at)
+    return TimeBudgeted(trigger, settings.TRIGGER_TIME_BUDGET)
 
 
 def _build_cached(spec: Mapping[str, Any], zone: tzinfo, anchor: datetime) -> Trigger:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from beat_store.triggers.base import to_utc
+from beat_store.triggers.budget import check_budget
 from beat_store.triggers.wallclock import resolve_wall_time, wall_time_of
 
 LAST_YEAR = 9999
@@ -35,6 +36,7 @@ class CalendarIntervalTrigger:
             earliest = date.min
         try:
             for fire_date in self.fire_dates_from(earliest):
+                check_budget()  # month and day steps together walk from the start date
                 fire_time = resolve_wall_time(datetime.combine(fire_date, self.time_of_day), self.zone)
                 if to_utc(fire_time) >= moment_utc:
                     return fire_time

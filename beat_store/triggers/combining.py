@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from beat_store.exceptions import TriggerGaveUp
 from beat_store.triggers.base import Trigger, to_utc
+from beat_store.triggers.budget import check_budget
 
 #: An ``and`` spec's ``threshold`` (seconds) and ``max_iterations`` when it leaves them out, as in APScheduler 4.
 AND_THRESHOLD = timedelta(seconds=1)
@@ -38,6 +39,7 @@ class AndTrigger:
     def next_at_or_after(self, moment: datetime) -> datetime | None:
         candidate = moment
         for _ in range(self.max_iterations):
+            check_budget()
             fire_times: list[datetime] = []
             for member in self.triggers:
                 fire_time = member.next_at_or_after(candidate)

@@ -18,6 +18,7 @@ from apscheduler.triggers.cron.fields import BaseField
 
 from beat_store.exceptions import TriggerGaveUp
 from beat_store.triggers.base import UTC, ceil_to_second, to_utc
+from beat_store.triggers.budget import check_budget
 from beat_store.triggers.cron_syntax import CRON_FIELD_NAMES, apscheduler_day_of_week, crontab_to_fields
 from beat_store.triggers.wallclock import ambiguous_span, classify_wall_time, transition_instant
 
@@ -158,6 +159,7 @@ class CronTrigger:
     def _next_matching_date(self, day: date, last_year: int) -> date | None:
         year_field, month_field, day_field = self.fields["year"], self.fields["month"], self.fields["day"]
         while day.year <= last_year:
+            check_budget()  # a rare pattern (week 53 on a Monday the 1st) walks many years of days
             year = year_field.get_next_value(day)
             if year is None or year > last_year:
                 return None

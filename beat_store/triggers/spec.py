@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from beat_store.exceptions import InvalidTrigger
+from beat_store.limits import MAX_CRON_LENGTH, MAX_TRIGGER_MEMBERS, MAX_TRIGGER_NODES, LimitExceeded, check_moment
 from beat_store.timezones import get_zone
 from beat_store.triggers.cron_syntax import CRON_FIELD_NAMES, check_cron_field, crontab_to_fields
 
@@ -39,7 +40,22 @@ def validate_trigger_spec(spec: object) -> dict[str, Any]:
     is wrong. The copy has canonical keys: ``type`` first, every default of interval and calendarinterval
     filled in, cron field values as strings, ``run_at`` in ``datetime.isoformat()`` form.
     """
+    _check_size(spec)
     return _validate(spec, path="", depth=0)
+
+
+def _check_size(spec: object) -> None:
+    """At most ``MAX_TRIGGER_NODES`` specs in the whole tree, counted before any is validated (iteratively:
+    nesting past ``MAX_NESTING`` is refused by validation, with its path)."""
+    nodes, stack = 0, [spec]
+    while stack:
+        node = stack.pop()
+        nodes += 1
+        if nodes > MAX_TRIGGER_NODES:
+            raise InvalidTrigger(None, f"a trigger holds at most {MAX_TRIGGER_NODES} trigger specs in all")
+        members = node.get("triggers") if isinstance(node, Mapping) else None
+        if isinstance(members, list | tuple):
+            stack.extend(members)
 
 
 def join_path(path: str, key: str) -> str:
@@ -156,13 +172,20 @@ def parse_run_at(value: object, field: str = "run_at") -> datetime:
     """The datetime a date trigger's ``run_at`` names (naive = wall time in the schedule's zone)."""
     if not isinstance(value, str):
         raise InvalidTrigger(field, f"must be an ISO 8601 date-time string, not {_json_type(value)}")
+    if len(value) > 64:
+        raise InvalidTrigger(field, f"{value[:20]!r}... is not an ISO 8601 date-time (too long)")
     try:
-        return datetime.fromisoformat(value.strip())
+        moment = datetime.fromisoformat(value.strip())
     except ValueError:
         raise InvalidTrigger(
             field,
             f"{value!r} is not an ISO 8601 date-time (e.g. 2026-12-01T09:00:00 or 2026-12-01T09:00:00+01:00)",
         ) from None
+    try:
+        check_moment(moment)
+    except LimitExceeded as error:
+        raise InvalidTrigger(field, str(error)) from None
+    return moment
 
 
 def _validate_cron(spec: Mapping[str, Any], path: str, depth: int) -> Spec:
@@ -189,6 +212,8 @@ def _validate_cron(spec: Mapping[str, Any], path: str, depth: int) -> Spec:
 def _crontab(expression: object, field: str) -> str:
     if not isinstance(expression, str):
         raise InvalidTrigger(field, f"must be a crontab string such as '*/5 * * * *', not {_json_type(expression)}")
+    if len(expression) > MAX_CRON_LENGTH:
+        raise InvalidTrigger(field, f"must be at most {MAX_CRON_LENGTH} characters long, not {len(expression):,}")
     crontab_to_fields(expression, field)
     return " ".join(expression.split())
 
@@ -196,7 +221,11 @@ def _crontab(expression: object, field: str) -> str:
 def _cron_field(name: str, value: object, field: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise InvalidTrigger(field, f"must be a string or an integer, not {_json_type(value)}")
+    if isinstance(value, int) and not -(10**9) < value < 10**9:
+        raise InvalidTrigger(field, f"{value} is out of range for the {name} field")
     text = str(value).strip()
+    if len(text) > MAX_CRON_LENGTH:
+        raise InvalidTrigger(field, f"must be at most {MAX_CRON_LENGTH} characters long, not {len(text):,}")
     if not text:
         raise InvalidTrigger(field, "must not be empty (leave the field out for its default)")
     check_cron_field(name, text, field)
@@ -237,6 +266,10 @@ def _validate_combination(spec: Mapping[str, Any], path: str, depth: int) -> Spe
         raise InvalidTrigger(field, f"must be a list of trigger specs, not {_json_type(members)}")
     if not members:
         raise InvalidTrigger(field, f"an '{spec['type']}' combination needs at least one trigger")
+    if len(members) > MAX_TRIGGER_MEMBERS:
+        raise InvalidTrigger(
+            field, f"an '{spec['type']}' combination holds at most {MAX_TRIGGER_MEMBERS} triggers, not {len(members)}"
+        )
     return {
         "type": spec["type"],
         "triggers": [_validate(member, f"{field}.{index}", depth + 1) for index, member in enumerate(members)],
