@@ -14,6 +14,7 @@ from django.utils import timezone
 from beat_store import executions
 from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.exceptions import InvalidTrigger, ScheduleExists, ScheduleLookupError
+from beat_store.limits import LimitExceeded, check_json_value
 from beat_store.models import DEFINITION_FIELDS, Execution, Schedule
 from beat_store.planning import plan_manual_run
 from beat_store.sending import dispatch
@@ -51,10 +52,11 @@ def add_schedule(
     if conflict_policy not in ("do_nothing", "replace", "exception"):
         raise ValueError(f"conflict_policy must be 'do_nothing', 'replace' or 'exception', not {conflict_policy!r}")
     values: dict[str, Any] = {
+        # Values of the wrong type are passed on as they are, for validation to refuse with a ValidationError.
         "task": task,
-        "trigger": dict(trigger),
-        "args": list(args),
-        "kwargs": dict(kwargs or {}),
+        "trigger": dict(trigger) if isinstance(trigger, Mapping) else trigger,
+        "args": list(args) if isinstance(args, Iterable) and not isinstance(args, str | bytes | Mapping) else args,
+        "kwargs": dict(kwargs) if isinstance(kwargs, Mapping) else ({} if kwargs is None else kwargs),
         "source": ScheduleSource.CODE,
         **fields,
     }
@@ -172,6 +174,11 @@ def run_now(name: str, *, kwargs: Mapping[str, Any] | None = None) -> Execution:
     """
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise ValidationError({"kwargs": "Keyword arguments must be a JSON object."})
+    if kwargs is not None:
+        try:
+            check_json_value(kwargs)
+        except LimitExceeded as error:
+            raise ValidationError({"kwargs": f"Keyword arguments: {error}."}) from None
     now = timezone.now()
     with transaction.atomic():
         schedule = _get_for_update(name)

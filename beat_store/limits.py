@@ -19,7 +19,8 @@ MAX_SECONDS = 10 * 366 * 86_400
 #: conversions near years 1 and 9999 leave the range Python's ``datetime`` can hold.
 EARLIEST_MOMENT = datetime(1900, 1, 1, tzinfo=timezone.utc)
 LATEST_MOMENT = datetime(9998, 12, 31, tzinfo=timezone.utc)
-#: Nesting of lists and objects in ``args``, ``kwargs``, ``headers`` and trigger specs.
+#: Nesting of lists and objects in ``args``, ``kwargs``, ``headers`` and trigger specs. Whole numbers stay
+#: within 64 bits (``-2**63 <= n < 2**63``).
 MAX_JSON_DEPTH = 32
 #: Encoded size of ``args`` plus ``kwargs`` (and of ``headers``): they travel in every message of the schedule.
 MAX_JSON_BYTES = 256 * 1024
@@ -74,19 +75,35 @@ def check_json_value(value: object, *, max_bytes: int = MAX_JSON_BYTES) -> None:
         item, depth = stack.pop()
         if isinstance(item, float) and not math.isfinite(item):
             raise LimitExceeded(f"{item!r} is not a JSON number (NaN and infinity are not allowed)")
+        if isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**63:
+            raise LimitExceeded("a whole number out of the 64-bit range JSON readers and databases hold")
         if isinstance(item, Mapping | list | tuple):
             if depth > MAX_JSON_DEPTH:
                 raise LimitExceeded(f"nested more than {MAX_JSON_DEPTH} levels deep")
             children = item.items() if isinstance(item, Mapping) else enumerate(item)
             for key, child in children:
-                if isinstance(item, Mapping) and not isinstance(key, str):
-                    raise LimitExceeded(f"object keys must be strings, not {type(key).__name__}")
+                if isinstance(item, Mapping):
+                    if not isinstance(key, str):
+                        raise LimitExceeded(f"object keys must be strings, not {type(key).__name__}")
+                    check_text(key)
                 stack.append((child, depth + 1))
+        elif isinstance(item, str):
+            check_text(item)
         elif item is not None and not isinstance(item, str | int | float | bool):
             raise LimitExceeded(f"{type(item).__name__} is not a JSON value")
     size = len(json.dumps(value, allow_nan=False))
     if size > max_bytes:
         raise LimitExceeded(f"{size:,} bytes once encoded; at most {max_bytes:,}")
+
+
+def check_text(text: str) -> None:
+    """Text every database stores: UTF-8 encodable (no lone surrogate, as ``"\\ud800"`` in JSON decodes to)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LimitExceeded("text that is not valid Unicode (a lone surrogate, such as \\ud800)") from None
+    if "\x00" in text:
+        raise LimitExceeded("text with a NUL character (\\u0000), which PostgreSQL cannot store")
 
 
 def check_seconds(value: float | None) -> None:

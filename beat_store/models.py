@@ -24,6 +24,7 @@ from beat_store.limits import (
     check_json_value,
     check_moment,
     check_seconds,
+    check_text,
     reserved_header,
 )
 from beat_store.planning import TimingPolicy
@@ -239,7 +240,13 @@ class Schedule(models.Model):
 
     def _limit_errors(self) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
-        for name, what in (("args", "Positional arguments"), ("kwargs", "Keyword arguments"), ("headers", "Headers")):
+        json_fields = (
+            ("args", "Positional arguments"),
+            ("kwargs", "Keyword arguments"),
+            ("headers", "Headers"),
+            ("trigger", "Trigger"),
+        )
+        for name, what in json_fields:
             try:
                 check_json_value(getattr(self, name), max_bytes=MAX_JSON_BYTES)
             except LimitExceeded as error:
@@ -251,6 +258,10 @@ class Schedule(models.Model):
                     check_seconds(float(value))
                 except (LimitExceeded, OverflowError) as error:
                     errors[name] = [f"{str(error)[:1].upper()}{str(error)[1:]}."]
+        for name in ("max_instances", "priority", "keep_runs_days"):
+            value = getattr(self, name)
+            if isinstance(value, float) and not value.is_integer():  # Django's int() would fail on inf or NaN
+                errors[name] = [f"Must be a whole number, not {value!r}."]
         for name in ("start_at", "end_at"):
             value = getattr(self, name)
             if isinstance(value, datetime):
@@ -258,9 +269,19 @@ class Schedule(models.Model):
                     check_moment(value)
                 except LimitExceeded as error:
                     errors[name] = [f"{error}."]
+                    continue
+                if value.utcoffset() is None:
+                    # add_schedule reads a naive bound in the schedule's zone (when that zone is valid).
+                    errors[name] = ["Must be timezone-aware (a date-time with a UTC offset)."]
         for name in ("name", "task", "queue", "exchange", "routing_key", "timezone", "description"):
-            if isinstance(getattr(self, name), str) and "\x00" in getattr(self, name):
+            value = getattr(self, name)
+            if isinstance(value, str) and "\x00" in value:
                 errors[name] = [str(ProhibitNullCharactersValidator.message)]
+            elif isinstance(value, str):
+                try:
+                    check_text(value)
+                except LimitExceeded as error:
+                    errors[name] = [f"{str(error)[:1].upper()}{str(error)[1:]}."]
         return errors
 
     def clean(self) -> None:
@@ -270,6 +291,9 @@ class Schedule(models.Model):
         except InvalidTrigger as error:
             raise ValidationError({"trigger": f"{error}"}, code="invalid_trigger") from error
         self.trigger_kind = self.trigger["type"]
+        bounds = [moment for moment in (self.start_at, self.end_at) if isinstance(moment, datetime)]
+        if any(moment.utcoffset() is None for moment in bounds):
+            return  # clean_fields reported the naive bound; nothing below can be decided without it
         if self.start_at and self.end_at and self.end_at < self.start_at:
             raise ValidationError({"end_at": "The end must not come before the start."})
         if not isinstance(self.args, list):
@@ -305,14 +329,17 @@ class Schedule(models.Model):
         trigger = self._check_trigger_builds()
         if trigger is None:
             return
+        after = self.anchor if self._state.adding else dj_timezone.now()
         try:
-            trigger.next_at_or_after(self.anchor if self._state.adding else dj_timezone.now())
+            found = trigger.next_at_or_after(after)
         except TriggerGaveUp as error:
             raise ValidationError({"trigger": str(error)}, code="trigger_gave_up") from error
         except OverflowError:
             raise ValidationError(
                 {"trigger": "The next fire time lies past the last date Python can hold (year 9999)."}
             ) from None
+        # save() needs the same answer: kept, so that a costly trigger is not computed twice (see reschedule).
+        self._first_fire_time = (self._timing_snapshot(), self.anchor, after, found)
 
     def validate_constraints(self, exclude: Any = None) -> None:
         # An invalid trigger has no kind yet: its own error says why, not the kind's check constraint.
@@ -333,11 +360,12 @@ class Schedule(models.Model):
         creation), so a ``start_at`` in the past makes past fire times due at once (spec rule 8). Otherwise (an
         edit): the first fire time at or after ``now``, so editing a trigger never replays history.
         """
-        trigger = self.build_trigger()
-        if from_start:
-            self.next_fire_at = trigger.next_at_or_after(self.anchor)
+        after = self.anchor if from_start else now
+        known = self.__dict__.pop("_first_fire_time", None)
+        if known is not None and known[:2] == (self._timing_snapshot(), self.anchor) and _still_next(known, after):
+            self.next_fire_at = known[3]  # computed by clean() from the same timing; nothing fell in between
         else:
-            self.next_fire_at = trigger.next_at_or_after(now)
+            self.next_fire_at = self.build_trigger().next_at_or_after(after)
         self.finished_at = None if self.next_fire_at else now
         self.last_error = ""
 
@@ -372,6 +400,13 @@ class Schedule(models.Model):
     def _timing_snapshot(self) -> tuple[Any, ...]:
         # Read from __dict__, not getattr: a field deferred by .only() must not be fetched (nor count as changed).
         return tuple(self.__dict__.get(name, _NOT_LOADED) for name in TIMING_FIELDS)
+
+
+def _still_next(known: tuple[Any, ...], after: datetime) -> bool:
+    """Is the fire time clean() found from ``known[2]`` also the first at or after ``after``? Yes when looked
+    for from the same moment, or from an earlier one with the answer still ahead (none can lie in between)."""
+    searched_from, found = known[2], known[3]
+    return bool(searched_from == after or (searched_from <= after and (found is None or found >= after)))
 
 
 class ExecutionQuerySet(models.QuerySet["Execution"]):

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -128,3 +129,6 @@ BEAT_STORE_BATCH_SIZE = int(os.environ.get("BEAT_STORE_BATCH_SIZE", "500"))
 
 # Crashed-worker tests check which tasks the workers run every second instead of every 30 s.
 BEAT_STORE_WORKER_CHECK_INTERVAL = float(os.environ.get("BEAT_STORE_WORKER_CHECK_INTERVAL", "30"))
+
+# Beat-side tests of bad declarations give their beat process schedules in settings, as JSON.
+BEAT_STORE_SCHEDULES = json.loads(os.environ.get("BEAT_STORE_TEST_SCHEDULES", "{}"))

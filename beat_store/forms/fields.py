@@ -38,7 +38,7 @@ class JSONTextField(forms.JSONField):
             return InvalidJSONInput(data)
         try:
             return super().bound_data(data, initial)
-        except RecursionError:
+        except (RecursionError, ValueError):  # ValueError: a number of more than 4,300 digits
             return InvalidJSONInput(data)
 
     def to_python(self, value: Any) -> Any:
@@ -69,6 +69,10 @@ class JSONTextField(forms.JSONField):
                         "column": error.colno,
                         "example": self.example,
                     },
+                ) from None
+            except ValueError:  # after JSONDecodeError, its subclass: a number of more than 4,300 digits
+                raise ValidationError(
+                    "A number too long to read (at most 4,300 digits).", code="number_too_long"
                 ) from None
         if value is None:
             return self.expected()

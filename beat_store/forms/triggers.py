@@ -264,6 +264,8 @@ class TriggerForm(forms.Form):
             self.add_error("spec_json", f"Not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}.")
         except RecursionError:
             self.add_error("spec_json", f"Nested too deep: at most {MAX_JSON_DEPTH} levels of lists and objects.")
+        except ValueError:  # after JSONDecodeError, its subclass
+            self.add_error("spec_json", "A number too long to read (at most 4,300 digits).")
 
     def build_spec(self) -> Any:
         """The (not yet validated) spec of a simple kind or a JSON member, with a member's own options; call

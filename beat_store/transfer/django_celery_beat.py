@@ -150,7 +150,7 @@ def _json_field(text: str | None, name: str, kind: type, *, default: Any) -> Any
         return default
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as error:
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, a 5,000-digit number, nesting
         raise Unmappable(f"its {name} are not valid JSON: {error}") from error
     if not isinstance(value, kind):
         raise Unmappable(f"its {name} must be a JSON {'list' if kind is list else 'object'}, not {text!r}")

@@ -84,6 +84,8 @@ def load_records(text: str, fmt: str) -> list[dict[str, Any]]:
             raise TransferFormatError(f"not valid JSON: {error}") from error
         except RecursionError:
             raise TransferFormatError(_TOO_DEEP) from None
+        except ValueError as error:  # after JSONDecodeError, its subclass: a number of more than 4,300 digits
+            raise TransferFormatError(f"not valid JSON: {error}") from None
     elif fmt == "yaml":
         yaml = _yaml()
         try:

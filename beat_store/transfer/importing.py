@@ -81,7 +81,8 @@ class ImportReport:
         lines += [f"skipped: {entry.name}: {entry.reason}" for entry in self.skipped]
         lines += [f"unsupported: {entry.name}: {entry.reason}" for entry in self.unsupported]
         lines += [f"error: {entry.name}: {entry.reason}" for entry in self.errors]
-        return lines
+        # A name read from a file can hold what no terminal prints (a lone surrogate from "\ud800"): escaped.
+        return [line.encode("utf-8", "backslashreplace").decode("utf-8") for line in lines]
 
 
 def draft_from_record(record: Mapping[str, Any]) -> ScheduleDraft:

@@ -222,7 +222,7 @@ def _cron_field(name: str, value: object, field: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise InvalidTrigger(field, f"must be a string or an integer, not {_json_type(value)}")
     if isinstance(value, int) and not -(10**9) < value < 10**9:
-        raise InvalidTrigger(field, f"{value} is out of range for the {name} field")
+        raise InvalidTrigger(field, f"out of range for the {name} field (at most 9 digits)")
     text = str(value).strip()
     if len(text) > MAX_CRON_LENGTH:
         raise InvalidTrigger(field, f"must be at most {MAX_CRON_LENGTH} characters long, not {len(text):,}")

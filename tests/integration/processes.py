@@ -68,9 +68,11 @@ class CeleryProcesses:
     log_dir: Path
     broker_url: str
     running: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    #: Added to every process's environment (e.g. BEAT_STORE_TEST_SCHEDULES, read by tests/settings.py).
+    extra_environment: dict[str, str] = field(default_factory=dict)
 
     def environment(self) -> dict[str, str]:
-        return subprocess_environment(broker_url=self.broker_url)
+        return {**subprocess_environment(broker_url=self.broker_url), **self.extra_environment}
 
     def start(self, label: str, *celery_args: str) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{label}.log").open("ab")

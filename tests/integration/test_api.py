@@ -231,7 +231,7 @@ def test_a_naive_bound_set_on_the_model_is_a_validation_error_not_a_crash() -> N
     with pytest.raises(ValidationError) as caught:
         schedule.full_clean()
 
-    assert caught.value.message_dict["start_at"] == ["must be timezone-aware"]
+    assert caught.value.message_dict["start_at"] == ["Must be timezone-aware (a date-time with a UTC offset)."]
 
 
 def test_a_start_after_the_end_stays_an_error() -> None:

@@ -38,7 +38,7 @@ def _parse_kwargs(text: str | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as error:
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, a 5,000-digit number, nesting
         raise CommandError(f"--kwargs is not valid JSON: {error}") from error
     if not isinstance(value, dict):
         raise CommandError("--kwargs must be a JSON object, e.g. '{\"x\": 1}'")
