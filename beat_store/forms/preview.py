@@ -62,7 +62,7 @@ def preview_fire_times(
                 moment = fire_time.astimezone(UTC) + _JUST_BEFORE
     except TriggerTooSlow as too_slow:
         if not fire_times:
-            error = f"The trigger is too costly: {too_slow}"
+            error = f"{str(too_slow)[:1].upper()}{str(too_slow)[1:]}."
         else:
             slow_warning = [
                 f"Only {len(fire_times)} fire time(s) shown: finding more took longer than "
