@@ -18,6 +18,7 @@ _LAZY = {
     "pause_schedule": "beat_store.api",
     "resume_schedule": "beat_store.api",
     "run_now": "beat_store.api",
+    "current_execution": "beat_store.api",
     "next_fire_times": "beat_store.triggers",
     "InvalidTrigger": "beat_store.exceptions",
     "ScheduleExists": "beat_store.exceptions",
@@ -35,6 +36,7 @@ __all__ = [
     "TriggerTooSlow",
     "__version__",
     "add_schedule",
+    "current_execution",
     "next_fire_times",
     "pause_schedule",
     "remove_schedule",
@@ -43,7 +45,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from beat_store.api import add_schedule, pause_schedule, remove_schedule, resume_schedule, run_now
+    from beat_store.api import (
+        add_schedule,
+        current_execution,
+        pause_schedule,
+        remove_schedule,
+        resume_schedule,
+        run_now,
+    )
     from beat_store.exceptions import InvalidTrigger, ScheduleExists, ScheduleLookupError, TriggerGaveUp, TriggerTooSlow
     from beat_store.scheduler import Scheduler
     from beat_store.triggers import next_fire_times

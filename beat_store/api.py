@@ -6,12 +6,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from celery import current_app
+from celery import current_app, current_task
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from beat_store import executions
+from beat_store import executions, headers
 from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.exceptions import InvalidTrigger, ScheduleExists, ScheduleLookupError
 from beat_store.limits import LimitExceeded, check_json_value
@@ -20,6 +20,7 @@ from beat_store.planning import plan_manual_run
 from beat_store.sending import dispatch
 from beat_store.timezones import get_zone
 from beat_store.triggers.build import aware_bound
+from beat_store.triggers.spec import validate_trigger_spec
 
 ConflictPolicy = Literal["do_nothing", "replace", "exception"]
 
@@ -81,12 +82,22 @@ def _save_schedule(name: str, values: Mapping[str, Any], conflict_policy: Confli
             schedule = existing
         else:
             schedule = Schedule(name=name)
+        values = {**values, "trigger": _normalised(values["trigger"])}
         changed = _assign(schedule, _with_aware_bounds(values, values.get("timezone", schedule.timezone)))
         if existing is None or changed:
             # Name uniqueness is left to the database (and the retry above): a check here could race.
             schedule.full_clean(validate_unique=False)
             schedule.save()
     return schedule
+
+
+def _normalised(trigger: Any) -> Any:
+    """The spec as it is stored, so that replacing a schedule by the same spec is seen as no change (nothing
+    saved, nothing announced); an invalid spec is left for validation to refuse."""
+    try:
+        return validate_trigger_spec(trigger)
+    except InvalidTrigger:
+        return trigger
 
 
 def _with_aware_bounds(values: Mapping[str, Any], zone_name: object) -> Mapping[str, Any]:
@@ -166,11 +177,13 @@ def _resume_moment(resume_from: object) -> datetime | None:
     return resume_from
 
 
-def run_now(name: str, *, kwargs: Mapping[str, Any] | None = None) -> Execution:
+def run_now(name: str, *, kwargs: Mapping[str, Any] | None = None, force: bool = False) -> Execution:
     """Send one run of the schedule to Celery at once (max instances permitting) and return its record.
 
     The record is ``sent`` when the broker took the message, ``skipped`` when max instances were reached, or
-    ``pending`` when the broker could not be reached (beat sends it when the broker is back).
+    ``pending`` when the broker could not be reached (beat sends it when the broker is back). ``kwargs``
+    replace the schedule's keyword arguments for this run. ``force=True`` sends it even when ``max_instances``
+    runs are open; the record says so (``manual`` and ``forced``).
     """
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise ValidationError({"kwargs": "Keyword arguments must be a JSON object."})
@@ -182,13 +195,26 @@ def run_now(name: str, *, kwargs: Mapping[str, Any] | None = None) -> Execution:
     now = timezone.now()
     with transaction.atomic():
         schedule = _get_for_update(name)
-        open_runs = schedule.executions.open().count()
+        open_runs = 0 if force else schedule.executions.open().count()
         planned = plan_manual_run(now=now, policy=schedule.timing_policy(), open_executions=open_runs)
-        execution = executions.create_manual_run(schedule, planned, kwargs_override=kwargs)
+        execution = executions.create_manual_run(schedule, planned, kwargs_override=kwargs, forced=force)
     if execution.status == ExecutionStatus.PENDING:
         dispatch.send_claimed_runs([execution], app=current_app, now=now)
         execution.refresh_from_db()
     return execution
+
+
+def current_execution() -> Execution | None:
+    """Inside a task beat_store sent (scheduled or run now), that run's record; None anywhere else.
+
+    Read from the message's ``beat_store_execution`` header, so it is one query, made only when called.
+    """
+    if not current_task:  # a proxy: false outside a task
+        return None
+    execution_id = headers.execution_id_of(current_task.request)
+    if execution_id is None:
+        return None
+    return Execution.objects.filter(pk=execution_id).first()
 
 
 def _get_for_update(name: str) -> Schedule:

@@ -11,10 +11,12 @@ class BeatStoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from beat_store import checks, receivers, wakeups
+        from beat_store import checks, receivers, schedule_events, wakeups
         from beat_store.models import Schedule
 
         checks.register()
         receivers.connect()
         post_save.connect(wakeups.notify_schedules_changed, sender=Schedule, dispatch_uid="beat_store_wakeup_save")
         post_delete.connect(wakeups.notify_schedules_changed, sender=Schedule, dispatch_uid="beat_store_wakeup_delete")
+        post_save.connect(schedule_events.on_saved, sender=Schedule, dispatch_uid="beat_store_schedule_saved")
+        post_delete.connect(schedule_events.on_deleted, sender=Schedule, dispatch_uid="beat_store_schedule_deleted")

@@ -35,6 +35,7 @@ from beat_store.enums import ExecutionStatus as S
 from beat_store.limits import keep_tail
 from beat_store.models import Execution, Schedule
 from beat_store.planning import PlannedRun
+from beat_store.run_events import announce_recorded, update_runs
 from beat_store.runs import RecordedRun, SendableRun
 
 #: States a worker-side report may leave; terminal states are never left.
@@ -82,7 +83,14 @@ _RECORDED_FIELDS = (
     "lease_until",
 )
 #: Columns written with one value for every recorded run.
-_RECORDED_CONSTANTS = (("manual", False), ("exception", ""), ("traceback", ""), ("worker", ""), ("retries", 0))
+_RECORDED_CONSTANTS = (
+    ("manual", False),
+    ("forced", False),
+    ("exception", ""),
+    ("traceback", ""),
+    ("worker", ""),
+    ("retries", 0),
+)
 
 
 # -- Recording decided runs ------------------------------------------------------------------------------------
@@ -116,6 +124,7 @@ def record_scheduled_runs(runs: list[RecordedRun], *, leased_to: str | None, now
     )
     for run in runs:
         run.pk = new_ids.get(run.task_id)
+    announce_recorded(runs)
     return [run for run in ready if run.pk is not None]
 
 
@@ -133,14 +142,19 @@ def _lease_due(runs: list[RecordedRun], *, owner: str, now: datetime) -> list[Re
     return due
 
 
-def create_manual_run(schedule: Schedule, run: PlannedRun, *, kwargs_override: Mapping[str, Any] | None) -> Execution:
+def create_manual_run(
+    schedule: Schedule, run: PlannedRun, *, kwargs_override: Mapping[str, Any] | None, forced: bool = False
+) -> Execution:
     """Record a "run now" run (``pending``, or ``skipped`` at max instances) with a random task id."""
-    return Execution.objects.create(
+    execution = Execution.objects.create(
         **_run_fields(schedule, run),
         manual=True,
+        forced=forced,
         task_id=str(uuid.uuid4()),
         kwargs_override=dict(kwargs_override) if kwargs_override is not None else None,
     )
+    announce_recorded([execution])
+    return execution
 
 
 def _run_fields(schedule: Schedule, run: PlannedRun) -> dict[str, Any]:
@@ -222,8 +236,12 @@ def mark_sent(execution_ids: Iterable[int], *, at: datetime) -> int:
     stamp is capped there to keep sent <= started <= finished.
     """
     ids = list(execution_ids)
-    still_pending = Execution.objects.filter(id__in=ids, status=S.PENDING).update(
-        status=S.SENT, sent_at=at, lease_owner="", lease_until=None
+    still_pending = update_runs(
+        Execution.objects.filter(id__in=ids, status=S.PENDING),
+        status=S.SENT,
+        sent_at=at,
+        lease_owner="",
+        lease_until=None,
     )
     if still_pending < len(ids):
         Execution.objects.filter(id__in=ids, sent_at__isnull=True).exclude(status=S.PENDING).update(
@@ -236,8 +254,13 @@ def mark_sent(execution_ids: Iterable[int], *, at: datetime) -> int:
 
 def close_unsent(execution_ids: Iterable[int], *, status: S, reason: str, at: datetime) -> int:
     """Beat decided not to send these pending runs after all (start deadline passed, schedule deleted)."""
-    return Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING).update(
-        status=status, finished_at=at, result=reason, lease_owner="", lease_until=None
+    return update_runs(
+        Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING),
+        status=status,
+        finished_at=at,
+        result=reason,
+        lease_owner="",
+        lease_until=None,
     )
 
 
@@ -245,8 +268,13 @@ def fail_unsent(run: SendableRun, *, reason: str, at: datetime) -> None:
     """A pending run beat could not turn into a message (its schedule row holds values validation refuses): the
     run fails, and a scheduled run's schedule is paused with the reason, since its next runs would fail alike."""
     with transaction.atomic():
-        Execution.objects.filter(id=run.pk, status=S.PENDING).update(
-            status=S.FAILED, finished_at=at, exception=_short_repr(reason), lease_owner="", lease_until=None
+        update_runs(
+            Execution.objects.filter(id=run.pk, status=S.PENDING),
+            status=S.FAILED,
+            finished_at=at,
+            exception=_short_repr(reason),
+            lease_owner="",
+            lease_until=None,
         )
         if not run.manual and run.schedule_id is not None:
             Schedule.objects.filter(id=run.schedule_id).update(paused=True, last_error=reason, updated_at=at)
@@ -257,8 +285,11 @@ def fail_unsent(run: SendableRun, *, reason: str, at: datetime) -> None:
 
 def mark_started(task_id: str, *, worker: str, at: datetime | None = None) -> int:
     at = at or timezone.now()
-    return Execution.objects.filter(task_id=task_id, status__in=_BEFORE_START).update(
-        status=S.STARTED, started_at=at, worker=worker[:255]
+    return update_runs(
+        Execution.objects.filter(task_id=task_id, status__in=_BEFORE_START),
+        status=S.STARTED,
+        started_at=at,
+        worker=worker[:255],
     )
 
 
@@ -266,7 +297,8 @@ def mark_succeeded(task_id: str, *, result: object, at: datetime | None = None, 
     """The run's end, a success: what earlier attempts left (a retry's reason and traceback) goes. ``retries`` is
     the final attempt's own count (Celery's ``request.retries``), which holds even when the retry's report lost the
     race with this one."""
-    return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
+    return update_runs(
+        Execution.objects.filter(task_id=task_id, status__in=_RUNNING),
         status=S.SUCCEEDED,
         finished_at=at or timezone.now(),
         result=_short_repr(result),
@@ -285,7 +317,8 @@ def mark_failed(
     retries: int | None = None,
 ) -> int:
     """The run's end, a failure: the final exception and its traceback, not a retry's reason."""
-    return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
+    return update_runs(
+        Execution.objects.filter(task_id=task_id, status__in=_RUNNING),
         status=S.FAILED,
         finished_at=at or timezone.now(),
         result="",
@@ -303,8 +336,12 @@ def mark_retrying(task_id: str, *, reason: object, traceback: str = "") -> int:
     """A failed attempt that will be retried: not the run's end, so no ``finished_at``. ``reason`` is shown as
     Celery words it (``Retry in 2s: ConnectionError(...)``), not as the nested repr of its ``Retry``."""
     text = str(reason) if isinstance(reason, BaseException) else reason
-    return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
-        status=S.RETRYING, result=_short_repr(text), traceback=keep_tail(traceback or ""), retries=F("retries") + 1
+    return update_runs(
+        Execution.objects.filter(task_id=task_id, status__in=_RUNNING),
+        status=S.RETRYING,
+        result=_short_repr(text),
+        traceback=keep_tail(traceback or ""),
+        retries=F("retries") + 1,
     )
 
 
@@ -312,8 +349,11 @@ def mark_revoked(task_id: str, *, expired: bool, at: datetime | None = None) -> 
     """A revoked run; one revoked because its message expired never started in time, so it was ``missed``."""
     status = S.MISSED if expired else S.REVOKED
     reason = "start deadline passed before a worker could start it" if expired else "revoked"
-    return Execution.objects.filter(task_id=task_id, status__in=_RUNNING).update(
-        status=status, finished_at=at or timezone.now(), result=reason
+    return update_runs(
+        Execution.objects.filter(task_id=task_id, status__in=_RUNNING),
+        status=status,
+        finished_at=at or timezone.now(),
+        result=reason,
     )
 
 
@@ -323,8 +363,11 @@ def mark_lost(*, now: datetime) -> int:
     Only sent/started/retrying runs: a pending run is still beat's to send, and any beat re-sends it.
     """
     cutoff = now - timedelta(seconds=settings.LOST_AFTER)
-    return Execution.objects.filter(status__in=(S.SENT, S.STARTED, S.RETRYING), updated_at__lt=cutoff).update(
-        status=S.LOST, finished_at=now, result=f"no news from a worker for {settings.LOST_AFTER:g} s"
+    return update_runs(
+        Execution.objects.filter(status__in=(S.SENT, S.STARTED, S.RETRYING), updated_at__lt=cutoff),
+        status=S.LOST,
+        finished_at=now,
+        result=f"no news from a worker for {settings.LOST_AFTER:g} s",
     )
 
 
@@ -335,8 +378,11 @@ def started_runs() -> list[Execution]:
 
 def mark_worker_gone(task_ids: Sequence[str], *, now: datetime) -> int:
     """Started runs that their worker no longer runs (see ``beat_store.worker_liveness``) become ``lost``."""
-    return Execution.objects.filter(task_id__in=list(task_ids), status=S.STARTED).update(
-        status=S.LOST, finished_at=now, result="its worker no longer runs it (gone or restarted)"
+    return update_runs(
+        Execution.objects.filter(task_id__in=list(task_ids), status=S.STARTED),
+        status=S.LOST,
+        finished_at=now,
+        result="its worker no longer runs it (gone or restarted)",
     )
 
 
@@ -361,7 +407,7 @@ def _close_open(
     runs = list(Execution.objects.filter(id__in=list(execution_ids), status__in=statuses))
     # The status is checked again by the UPDATE: a run that ended meanwhile keeps its end.
     changed = Execution.objects.filter(id__in=[run.pk for run in runs], status__in=statuses)
-    changed.update(status=status, finished_at=at, result=_short_repr(reason), lease_owner="", lease_until=None)
+    update_runs(changed, status=status, finished_at=at, result=_short_repr(reason), lease_owner="", lease_until=None)
     return runs
 
 

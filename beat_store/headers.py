@@ -32,6 +32,21 @@ def build(*, schedule_name: str, execution_id: int, fire_time: datetime) -> dict
     }
 
 
+def execution_id_of(request: Any) -> int | None:
+    """The execution id a worker-side request carries in our header (None: not a run beat_store sent)."""
+    value = getattr(request, EXECUTION, None)
+    if value is None:
+        for attribute in ("headers", "_request_dict", "request_dict"):
+            mapping = getattr(request, attribute, None)
+            if isinstance(mapping, dict) and mapping.get(EXECUTION) is not None:
+                value = mapping[EXECUTION]
+                break
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def is_beat_store_request(request: Any) -> bool:
     """Does a worker-side request (``task.request`` or a worker ``Request``) carry our headers?"""
     if getattr(request, EXECUTION, None) is not None:

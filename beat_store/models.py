@@ -221,6 +221,7 @@ class Schedule(models.Model):
             ]
         super().save(*args, **kwargs)
         self._loaded_timing = self._timing_snapshot()
+        self._loaded_paused = self.__dict__.get("paused")
 
     @classmethod
     def check(cls, **kwargs: Any) -> list[Any]:
@@ -351,6 +352,7 @@ class Schedule(models.Model):
     def from_db(cls, db: str | None, field_names: Any, values: Any, **kwargs: Any) -> Schedule:
         instance = super().from_db(db, field_names, values, **kwargs)
         instance._loaded_timing = instance._timing_snapshot()
+        instance._loaded_paused = instance.__dict__.get("paused")  # schedule_changed tells pauses from edits
         return instance
 
     def reschedule(self, now: datetime, *, from_start: bool = False) -> None:
@@ -427,6 +429,9 @@ class Execution(models.Model):
     fire_time = models.DateTimeField(help_text="The designated fire time, before jitter.")
     jitter = models.FloatField(default=0, help_text="Seconds the dispatch was delayed by jitter.")
     manual = models.BooleanField(default=False, help_text="Started with 'run now', not by the trigger.")
+    forced = models.BooleanField(
+        default=False, help_text="A 'run now' with force: sent even when max instances were already open."
+    )
     task_id = models.CharField(max_length=255)
     status = models.CharField(max_length=10, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -66,8 +67,6 @@ DESCRIBED_FIELDS = (
 @app.task(name="tests.describe_request", bind=True)
 def describe_request(self: object, *args: object, **kwargs: object) -> None:
     """Store, in the broker's Redis, how the worker saw this message (for comparing two ways of sending)."""
-    import json
-
     import redis
 
     request = self.request  # type: ignore[attr-defined]
@@ -78,3 +77,26 @@ def describe_request(self: object, *args: object, **kwargs: object) -> None:
     client = redis.Redis.from_url(app.conf.broker_url)
     client.set(f"described:{request.id}", json.dumps(described, default=str))
     client.close()
+
+
+@app.task(name="tests.whoami")
+def whoami() -> int | None:
+    """The id of the execution record of the run this task is (beat_store.current_execution)."""
+    from beat_store import current_execution
+
+    execution = current_execution()
+    return None if execution is None else execution.pk
+
+
+#: Real-process tests of beat_store.signals.run_changed: each beat and worker appends every change it announces
+#: to this file, one JSON line each.
+SIGNAL_LOG = os.environ.get("BEAT_STORE_TEST_SIGNAL_LOG")
+if SIGNAL_LOG:
+    from beat_store.signals import run_changed
+
+    def log_run_change(sender: object, **change: object) -> None:
+        entry = {key: str(value) for key, value in change.items() if key != "signal"}
+        with open(SIGNAL_LOG, "a", encoding="utf-8") as log:
+            log.write(json.dumps({**entry, "pid": os.getpid()}) + "\n")
+
+    run_changed.connect(log_run_change, weak=False, dispatch_uid="tests.log_run_change")

@@ -344,23 +344,24 @@ class ScheduleAdmin(admin.ModelAdmin):
         """Run now, pause, resume and duplicate need the change permission on schedules."""
         return super().has_change_permission(request)
 
-    def run_now(self, request: HttpRequest, schedule: Schedule) -> None:
+    def run_now(self, request: HttpRequest, schedule: Schedule, *, force: bool = False) -> None:
         try:
-            execution = api.run_now(schedule.name)
+            execution = api.run_now(schedule.name, force=force)
         except ScheduleLookupError as error:
             self.message_user(request, str(error), messages.ERROR)
             return
         if execution.status == ExecutionStatus.SENT:
             self.message_user(
                 request,
-                f"Sent a run of {schedule.name!r} to Celery (task id {execution.task_id}).",
+                f"Sent a {'forced ' if force else ''}run of {schedule.name!r} to Celery (task id {execution.task_id}).",
                 messages.SUCCESS,
             )
         elif execution.status == ExecutionStatus.SKIPPED:
             reason = execution.result or f"max instances ({schedule.max_instances}) reached"
             self.message_user(
                 request,
-                f"Did not run {schedule.name!r}: {reason}. The run is recorded as skipped.",
+                f"Did not run {schedule.name!r}: {reason}. The run is recorded as skipped; 'Run now (force)' sends "
+                "one anyway.",
                 messages.WARNING,
             )
         elif execution.status == ExecutionStatus.PENDING:
@@ -446,6 +447,7 @@ class ScheduleAdmin(admin.ModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         operations = {
             "run-now": lambda request, schedule: self.run_now(request, schedule),
+            "run-now-force": lambda request, schedule: self.run_now(request, schedule, force=True),
             "pause": lambda request, schedule: self.pause(request, schedule),
             "resume-now": lambda request, schedule: self.resume(request, schedule, from_now=True),
             "resume-catch-up": lambda request, schedule: self.resume(request, schedule, from_now=False),
