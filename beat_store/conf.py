@@ -59,6 +59,17 @@ class BeatStoreSettings:
         return float(self._get("PLAN_TIME_BUDGET", 1.0))
 
     @property
+    def METRICS_WINDOW(self) -> float:
+        """Seconds of recent runs the metrics count by status and lateness (``beat_store.metrics``)."""
+        return float(self._get("METRICS_WINDOW", 60))
+
+    @property
+    def METRICS_TOKEN(self) -> str | None:
+        """A bearer token that may read the metrics view without a staff login (``None``: staff only)."""
+        value = self._get("METRICS_TOKEN", None)
+        return str(value) if value else None
+
+    @property
     def LEASE_SECONDS(self) -> float:
         """How long a beat may hold a claimed pending run before another beat may send it."""
         return float(self._get("LEASE_SECONDS", 30.0))

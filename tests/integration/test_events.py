@@ -277,9 +277,16 @@ def test_real_processes_announce_each_status_once_where_it_happens(
         entered = [change["status"] for change in by_run[str(execution.pk)]]
         assert len(entered) == len(set(entered)), (execution.schedule_name, entered)  # once per status
         assert entered[-1] == execution.status, (execution.schedule_name, entered)
-    succeeded = next(e for e in Execution.objects.filter(schedule_name="adds", status=S.SUCCEEDED))
-    path = [(c["previous_status"], c["status"]) for c in by_run[str(succeeded.pk)]]
-    assert path == [("None", "pending"), ("pending", "sent"), ("sent", "started"), ("started", "succeeded")]
-    pids = {c["status"]: c["pid"] for c in by_run[str(succeeded.pk)]}
+    full_path = [("None", "pending"), ("pending", "sent"), ("sent", "started"), ("started", "succeeded")]
+    # A worker may start a run before beat records it sent: it goes from pending to started (spec "Signals").
+    raced_path = [("None", "pending"), ("pending", "started"), ("started", "succeeded")]
+    paths = {
+        run.pk: [(c["previous_status"], c["status"]) for c in by_run[str(run.pk)]]
+        for run in Execution.objects.filter(schedule_name="adds", status=S.SUCCEEDED)
+    }
+    assert all(path in (full_path, raced_path) for path in paths.values()), paths
+    through_sent = [pk for pk, path in paths.items() if path == full_path]
+    assert through_sent, paths
+    pids = {c["status"]: c["pid"] for c in by_run[str(through_sent[0])]}
     assert pids["pending"] == pids["sent"] == beat.pid  # beat-side statuses in beat
     assert pids["started"] == pids["succeeded"] == worker.pid  # worker-side ones in the worker
