@@ -70,6 +70,15 @@ class BeatStoreSettings:
         return str(value) if value else None
 
     @property
+    def SENTRY_CRONS(self) -> bool | frozenset[str]:
+        """Sentry Crons check-ins (``beat_store.sentry_crons``): ``True`` for every schedule, or the names of the
+        schedules that opt in; ``False`` (default): none."""
+        value = self._get("SENTRY_CRONS", False)
+        if value is True or not value:
+            return bool(value)
+        return frozenset(value)
+
+    @property
     def LEASE_SECONDS(self) -> float:
         """How long a beat may hold a claimed pending run before another beat may send it."""
         return float(self._get("LEASE_SECONDS", 30.0))
