@@ -1,6 +1,6 @@
 """CPU seconds a beat spends on one herd tick, measured in-process.
 
-    BENCH_PG_NAME=... .venv/bin/python -m bench.herd_cpu [--n 10000] [--attempts 3]
+    BENCH_PG_NAME=... .venv/bin/python -m bench.herd_cpu [--n 10000] [--attempts 3] [--receiver]
 
 Seeds N workload schedules (as ``bench.run`` does), makes them all due, and times one ``Scheduler.tick()`` that
 plans and sends the whole herd to Redis: ``process_time`` (this process's CPU only, so PostgreSQL, Redis and
@@ -53,7 +53,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.herd_cpu", description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--attempts", type=int, default=3)
+    parser.add_argument(
+        "--receiver", action="store_true", help="connect a no-op beat_store.signals.run_changed receiver (#10)"
+    )
     options = parser.parse_args()
+    if options.receiver:
+        from beat_store.signals import run_changed
+
+        run_changed.connect(lambda sender, **change: None, weak=False, dispatch_uid="bench.noop_receiver")
     print(json.dumps([one_herd(options.n) for _ in range(options.attempts)]))
 
 
