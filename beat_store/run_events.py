@@ -8,7 +8,6 @@ update will change (their previous status), updates exactly those, and announces
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,9 +17,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from beat_store.models import Execution
-from beat_store.signals import run_changed
-
-logger = logging.getLogger(__name__)
+from beat_store.signals import run_changed, send_robustly
 
 _FIELDS = ("id", "schedule_name", "task_id", "fire_time", "manual", "status")
 
@@ -94,13 +91,4 @@ def announce(changes: Iterable[RunChange]) -> None:
 
 def _send(changes: list[RunChange]) -> None:
     for change in changes:
-        for receiver, outcome in run_changed.send_robust(sender=Execution, **change.__dict__):
-            if isinstance(outcome, Exception):
-                logger.error(
-                    "beat_store: a run_changed receiver (%r) raised %s: %s",
-                    receiver,
-                    type(outcome).__name__,
-                    outcome,
-                    exc_info=outcome,
-                    extra={"action": "signal_receiver_failed"},
-                )
+        send_robustly(run_changed, "run_changed", Execution, **change.__dict__)

@@ -7,15 +7,12 @@ writes of its state columns are ``UPDATE``s and announce nothing.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.db import transaction
 
 from beat_store.models import Schedule
-from beat_store.signals import schedule_changed
-
-logger = logging.getLogger(__name__)
+from beat_store.signals import schedule_changed, send_robustly
 
 
 def on_saved(sender: Any, instance: Schedule, created: bool = False, **kwargs: Any) -> None:
@@ -42,13 +39,4 @@ def _announce_after_commit(schedule: Schedule, change: str) -> None:
 
 
 def _send(schedule: Schedule, change: str) -> None:
-    for receiver, outcome in schedule_changed.send_robust(sender=Schedule, schedule=schedule, change=change):
-        if isinstance(outcome, Exception):
-            logger.error(
-                "beat_store: a schedule_changed receiver (%r) raised %s: %s",
-                receiver,
-                type(outcome).__name__,
-                outcome,
-                exc_info=outcome,
-                extra={"action": "signal_receiver_failed"},
-            )
+    send_robustly(schedule_changed, "schedule_changed", Schedule, schedule=schedule, change=change)

@@ -14,9 +14,29 @@ exception is logged and never breaks the sender (beat, a herd, a task, a save): 
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from django.dispatch import Signal
+
+logger = logging.getLogger(__name__)
 
 schedule_changed = Signal()
 run_changed = Signal()
 
 SCHEDULE_CHANGES = ("added", "updated", "removed", "paused", "resumed")
+
+
+def send_robustly(signal: Signal, name: str, sender: Any, **arguments: Any) -> None:
+    """Send ``signal`` to every receiver; one that raises is logged with its traceback and the rest still run."""
+    for receiver, outcome in signal.send_robust(sender=sender, **arguments):
+        if isinstance(outcome, Exception):
+            logger.error(
+                "beat_store: a %s receiver (%r) raised %s: %s",
+                name,
+                receiver,
+                type(outcome).__name__,
+                outcome,
+                exc_info=outcome,
+                extra={"action": "signal_receiver_failed"},
+            )

@@ -118,7 +118,7 @@ def test_a_receiver_that_raises_is_logged_and_breaks_nothing(caplog: pytest.LogC
 
     schedule_changed.connect(broken, weak=False, dispatch_uid="test.broken")
     try:
-        with caplog.at_level(logging.ERROR, logger="beat_store.schedule_events"):
+        with caplog.at_level(logging.ERROR, logger="beat_store.signals"):
             schedule = add_schedule("job", "tests.add", EVERY_MINUTE)
     finally:
         schedule_changed.disconnect(dispatch_uid="test.broken")
