@@ -27,6 +27,7 @@ from django.utils.safestring import mark_safe
 from beat_store import api
 from beat_store.admin.chart import CHART_RUNS, ChartRun, render_run_chart
 from beat_store.admin.display import EMPTY, local_time, seconds, status_badge, time_of_day, timestamp_column
+from beat_store.admin.run_now import run_now_with_view
 from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.exceptions import ScheduleLookupError
 from beat_store.forms import ScheduleForm
@@ -344,9 +345,12 @@ class ScheduleAdmin(admin.ModelAdmin):
         """Run now, pause, resume and duplicate need the change permission on schedules."""
         return super().has_change_permission(request)
 
-    def run_now(self, request: HttpRequest, schedule: Schedule, *, force: bool = False) -> None:
+    def run_now(
+        self, request: HttpRequest, schedule: Schedule, *, kwargs: dict[str, Any] | None = None, force: bool = False
+    ) -> None:
+        """Run now, report the outcome; a bad ``kwargs`` raises ``ValidationError`` (the form shows it)."""
         try:
-            execution = api.run_now(schedule.name, force=force)
+            execution = api.run_now(schedule.name, kwargs=kwargs, force=force)
         except ScheduleLookupError as error:
             self.message_user(request, str(error), messages.ERROR)
             return
@@ -454,8 +458,14 @@ class ScheduleAdmin(admin.ModelAdmin):
             "duplicate": lambda request, schedule: self.duplicate(request, schedule),
         }
         preview = path("preview/", self.admin_site.admin_view(self.preview_view), name="beat_store_schedule_preview")
+        run_with = path(
+            "<path:object_id>/run-now-with/",
+            self.admin_site.admin_view(lambda request, object_id: run_now_with_view(self, request, object_id)),
+            name="beat_store_schedule_run_now_with",
+        )
         return [
             preview,
+            run_with,
             *[
                 path(
                     f"<path:object_id>/{slug}/",

@@ -235,6 +235,26 @@ def test_the_admin_forces_a_run_past_max_instances(admin_client: Client) -> None
     assert statuses == [(S.SENT, False), (S.SKIPPED, False), (S.SENT, True)]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_runs_now_with_keyword_arguments_of_its_own(admin_client: Client) -> None:
+    tests_app.set_current()
+    schedule = add_schedule("report", "tests.add", HOURLY, args=[1, 1], kwargs={"format": "pdf"}, max_instances=1)
+    url = reverse("admin:beat_store_schedule_run_now_with", args=[schedule.pk])
+    page = admin_client.get(url).content.decode()
+    change_page = admin_client.get(reverse("admin:beat_store_schedule_change", args=[schedule.pk])).content.decode()
+
+    bad = admin_client.post(url, {"kwargs": '{"x": NaN}'})
+    admin_client.post(url, {"kwargs": '{"format": "csv"}'})
+    admin_client.post(url, {"kwargs": '{"format": "html"}', "force": "on"})
+
+    assert "Run now with…" in change_page
+    assert "&quot;format&quot;: &quot;pdf&quot;" in page  # the schedule's own, to edit
+    assert bad.status_code == 200
+    assert "nan is not a JSON number" in bad.content.decode()
+    runs = list(Execution.objects.order_by("id").values_list("kwargs_override", "status", "forced"))
+    assert runs == [({"format": "csv"}, S.SENT, False), ({"format": "html"}, S.SENT, True)]
+
+
 # --- real beat and worker processes ---------------------------------------------------------------------------------
 
 

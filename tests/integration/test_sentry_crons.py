@@ -36,7 +36,15 @@ class CapturingTransport(Transport):
 def sentry(settings: Any) -> Iterator[CapturingTransport]:
     settings.BEAT_STORE_SENTRY_CRONS = True
     transport = CapturingTransport()
-    sentry_sdk.init(dsn="https://public@sentry.invalid/1", transport=transport)
+    # No integrations: sentry-sdk's Celery integration would patch Celery for the rest of the test session (its
+    # trace headers on every message), and the check-ins under test come from beat_store alone.
+    sentry_sdk.init(
+        dsn="https://public@sentry.invalid/1",
+        transport=transport,
+        default_integrations=False,
+        auto_enabling_integrations=False,
+        integrations=[],
+    )
     sentry_crons.connect()
     yield transport
     sentry_crons.disconnect()
