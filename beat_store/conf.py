@@ -70,6 +70,12 @@ class BeatStoreSettings:
         return str(value) if value else None
 
     @property
+    def METRICS_SCHEDULES(self) -> tuple[str, ...]:
+        """Names, or ``*``/``?`` glob patterns of names, of the schedules that get per-schedule metric series."""
+        value = self._get("METRICS_SCHEDULES", ())
+        return (value,) if isinstance(value, str) else tuple(str(pattern) for pattern in value)
+
+    @property
     def SENTRY_CRONS(self) -> bool | frozenset[str]:
         """Sentry Crons check-ins (``beat_store.sentry_crons``): ``True`` for every schedule, or the names of the
         schedules that opt in; ``False`` (default): none."""

@@ -4,7 +4,8 @@ A collector of ``prometheus-client`` (the ``metrics`` extra) whose samples are a
 none of which grows with the number of schedules beyond one ``COUNT`` over the schedule table: runs are counted
 within a recent window (``BEAT_STORE_METRICS_WINDOW`` seconds) through the fire-time index, open runs through
 the status index. The series have fixed labels (statuses, states, bucket bounds, the beats alive), so their
-number stays bounded however many schedules there are. docs/howto/metrics.md lists them.
+number stays bounded however many schedules there are; per-schedule series exist only for the schedules
+``BEAT_STORE_METRICS_SCHEDULES`` names (``beat_store.schedule_metrics``). docs/howto/metrics.md lists them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, Q
 from django.utils import timezone
 
+from beat_store import schedule_metrics
 from beat_store.conf import settings
 from beat_store.enums import ExecutionStatus
 from beat_store.models import BeatHeartbeat, Execution, Schedule
@@ -64,6 +66,7 @@ class DatabaseCollector:
         yield from self._sending(now, window, GaugeMetricFamily)
         yield from self._beats(now, GaugeMetricFamily)
         yield self._schedules(GaugeMetricFamily)
+        yield from schedule_metrics.families(now, window, GaugeMetricFamily)
 
     @staticmethod
     def _lateness(recent: Any, window: timedelta) -> Any:

@@ -7,7 +7,8 @@ Seeds ``--schedules`` every-minute schedules and, for each, one finished run per
 ``--minutes`` minutes (so ``schedules x minutes`` runs, most of them inside ``BEAT_STORE_METRICS_WINDOW``), plus
 an old history of the same size, with one INSERT ... SELECT generate_series in ``bench_beat_store``; then times
 ``beat_store.metrics.exposition()`` ``--scrapes`` times and prints each wall time, the body size and the number
-of series.
+of series; with ``--series-for '*'``, it then does the same with per-schedule series for as many schedules as
+they are allowed for.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import django
 
 django.setup()
 
+from django.conf import settings as django_settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from beat_store.conf import settings  # noqa: E402
@@ -60,6 +62,13 @@ def main() -> None:
     parser.add_argument("--schedules", type=int, default=100_000)
     parser.add_argument("--minutes", type=int, default=20)
     parser.add_argument("--scrapes", type=int, default=5)
+    parser.add_argument(
+        "--series-for",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="BEAT_STORE_METRICS_SCHEDULES entry (repeatable): per-schedule series for the names it matches",
+    )
     options = parser.parse_args()
     create_database()
     seed.seed("beat_store", options.schedules, now=datetime.now(UTC))
@@ -69,14 +78,21 @@ def main() -> None:
     rows = options.schedules * options.minutes * 2
     print(f"seeded {options.schedules:,} schedules and {rows:,} runs in {time.monotonic() - started:.0f} s")
     print(f"BEAT_STORE_METRICS_WINDOW = {settings.METRICS_WINDOW:g} s")
+    configurations = [[], options.series_for] if options.series_for else [[]]
+    for patterns in configurations:
+        django_settings.BEAT_STORE_METRICS_SCHEDULES = patterns
+        time_scrapes(options.scrapes, label=f"METRICS_SCHEDULES={patterns}")
+
+
+def time_scrapes(scrapes: int, *, label: str) -> None:
     took = []
-    for _ in range(options.scrapes):
+    for _ in range(scrapes):
         began = time.monotonic()
         body, _ = exposition()
         took.append(time.monotonic() - began)
     series = sum(1 for line in body.decode().splitlines() if line and not line.startswith("#"))
     print(
-        f"scrape: median {statistics.median(took) * 1000:.0f} ms, max {max(took) * 1000:.0f} ms over "
+        f"{label}: median {statistics.median(took) * 1000:.0f} ms, max {max(took) * 1000:.0f} ms over "
         f"{len(took)} scrapes; body {len(body):,} bytes, {series} series"
     )
 

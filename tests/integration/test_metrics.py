@@ -3,7 +3,10 @@ prometheus-client's own parser."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from beat_store import add_schedule, pause_schedule
+from beat_store import add_schedule, pause_schedule, schedule_metrics
 from beat_store.enums import ExecutionStatus as S
 from beat_store.models import BeatHeartbeat, Execution, Schedule
 
@@ -110,3 +113,98 @@ def test_without_a_token_setting_no_bearer_is_accepted(client: Client, settings:
 
     assert client.get(URL, HTTP_AUTHORIZATION="Bearer ").status_code == 403
     assert client.post(URL).status_code in (403, 405)
+
+
+def test_per_schedule_series_exist_only_for_the_schedules_selected(admin_client: Client, settings: Any) -> None:
+    settings.BEAT_STORE_METRICS_WINDOW = 900
+    settings.BEAT_STORE_METRICS_SCHEDULES = ["nightly", "report-*"]
+    nightly = add_schedule("nightly", "tests.add", HOURLY)
+    report = add_schedule("report-eu", "tests.add", HOURLY)
+    add_schedule("reporting", "tests.add", HOURLY)  # no '-': the glob does not match it
+    add_schedule("other", "tests.add", HOURLY)
+    record(nightly, S.SUCCEEDED, ago=7200, lateness=1)
+    record(nightly, S.FAILED, ago=600, lateness=2.5)
+    record(nightly, S.STARTED, ago=30, lateness=0.5)
+    record(report, S.MISSED, ago=100)
+
+    values = samples(admin_client.get(URL))
+
+    per_schedule = {labels for name, labels in values if name.startswith("beat_store_schedule_")}
+    assert {dict(labels)["schedule"] for labels in per_schedule} == {"nightly", "report-eu"}
+    assert values[("beat_store_schedule_recent_runs", (("schedule", "nightly"), ("status", "failed")))] == 1
+    assert values[("beat_store_schedule_recent_runs", (("schedule", "nightly"), ("status", "succeeded")))] == 0
+    assert values[("beat_store_schedule_recent_runs", (("schedule", "report-eu"), ("status", "missed")))] == 1
+    assert values[("beat_store_schedule_open_runs", (("schedule", "nightly"),))] == 1
+    assert values[("beat_store_schedule_open_runs", (("schedule", "report-eu"),))] == 0
+    succeeded = Execution.objects.get(schedule=nightly, status=S.SUCCEEDED).fire_time.timestamp()
+    failed = Execution.objects.get(schedule=nightly, status=S.FAILED).fire_time.timestamp()
+    assert values[("beat_store_schedule_last_success_timestamp_seconds", (("schedule", "nightly"),))] == succeeded
+    assert ("beat_store_schedule_last_success_timestamp_seconds", (("schedule", "report-eu"),)) not in values
+    assert values[("beat_store_schedule_last_finished_timestamp_seconds", (("schedule", "nightly"),))] == failed
+    assert values[("beat_store_schedule_last_finished_status", (("schedule", "nightly"), ("status", "failed")))] == 1
+    assert values[("beat_store_schedule_last_finished_status", (("schedule", "nightly"), ("status", "succeeded")))] == 0
+    assert values[("beat_store_schedule_last_finished_status", (("schedule", "report-eu"), ("status", "missed")))] == 1
+    assert values[("beat_store_schedule_last_lateness_seconds", (("schedule", "nightly"),))] == pytest.approx(0.5)
+    nightly.refresh_from_db()
+    assert values[("beat_store_schedule_next_fire_timestamp_seconds", (("schedule", "nightly"),))] == (
+        nightly.next_fire_at.timestamp()
+    )
+
+
+def test_a_pattern_matching_many_schedules_is_capped(admin_client: Client, settings: Any, caplog: Any) -> None:
+    settings.BEAT_STORE_METRICS_SCHEDULES = "*"
+    schedule_metrics._warn_once_capped.cache_clear()
+    Schedule.objects.bulk_create(
+        Schedule(name=f"bulk-{index:04d}", task="tests.add", trigger=HOURLY, trigger_kind="interval")
+        for index in range(schedule_metrics.MAX_SCHEDULES_WITH_SERIES + 5)
+    )
+
+    values = samples(admin_client.get(URL))
+    admin_client.get(URL)
+
+    names = {dict(labels)["schedule"] for name, labels in values if name == "beat_store_schedule_open_runs"}
+    assert len(names) == schedule_metrics.MAX_SCHEDULES_WITH_SERIES
+    assert "bulk-0000" in names
+    assert "bulk-0204" not in names
+    assert caplog.text.count("only the first 200 by name get series") == 1
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "matches"),
+    [
+        ("a.b", "a.b", True),
+        ("a.b", "axb", False),
+        ("job-?", "job-1", True),
+        ("job-?", "job-12", False),
+        ("*(eu)*", "sync (eu) nightly", True),
+        ("*(eu)*", "sync eu nightly", False),
+        ("100%_*", "100%_done", True),
+        ("Nightly*", "nightly run", False),
+    ],
+)
+def test_glob_patterns_match_names_literally_on_every_database(pattern: str, name: str, matches: bool) -> None:
+    Schedule.objects.create(name=name, task="tests.add", trigger=HOURLY, trigger_kind="interval")
+
+    selection = schedule_metrics.selection_filter([pattern])
+
+    assert selection is not None
+    assert Schedule.objects.filter(selection).exists() is matches
+
+
+def test_the_grafana_dashboard_uses_only_metrics_the_view_exports(admin_client: Client, settings: Any) -> None:
+    settings.BEAT_STORE_METRICS_SCHEDULES = ["job"]
+    job = add_schedule("job", "tests.add", HOURLY)
+    record(job, S.SUCCEEDED, ago=10, lateness=1)
+    BeatHeartbeat.objects.create(owner="host:1:abc", seen_at=timezone.now())
+    dashboard = json.loads((Path(__file__).parents[2] / "docs/grafana/beat_store_dashboard.json").read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"beat_store_\w+", target["expr"])
+    }
+
+    exported = {name for name, _ in samples(admin_client.get(URL))}
+
+    assert used
+    assert used <= exported
