@@ -11,9 +11,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # BEAT_STORE_EXAMPLE_SKIP_INSTALL=1 reuses a virtualenv that has the package already (the test of this script).
 if [ "${BEAT_STORE_EXAMPLE_SKIP_INSTALL:-0}" != "1" ]; then
-  EXTRAS="postgres"
+  EXTRAS="postgres,metrics"  # metrics: the Prometheus view at /beat-store/metrics/
   # MariaDB/MySQL's driver compiles against libmariadb-dev (apt-get install libmariadb-dev pkg-config).
-  if [ "${EXAMPLE_DATABASE:-sqlite}" = "mysql" ]; then EXTRAS="postgres,mysql"; fi
+  if [ "${EXAMPLE_DATABASE:-sqlite}" = "mysql" ]; then EXTRAS="$EXTRAS,mysql"; fi
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
 fi
 VENV_PYTHON="$(cd "$VENV/bin" && pwd)/python"  # absolute: BEAT_STORE_VENV may be relative or not
