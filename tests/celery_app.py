@@ -24,6 +24,14 @@ def fail(message: str = "boom") -> None:
     raise ValueError(message)
 
 
+@app.task(name="tests.append_line")
+def append_line(path: str, text: str) -> str:
+    """A side effect outside the database: tests see that the task ran when its record cannot say so."""
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(text + "\n")
+    return text
+
+
 @app.task(name="tests.sleep")
 def sleep(seconds: float) -> str:
     time.sleep(seconds)

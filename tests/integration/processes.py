@@ -74,12 +74,14 @@ class CeleryProcesses:
     def environment(self) -> dict[str, str]:
         return {**subprocess_environment(broker_url=self.broker_url), **self.extra_environment}
 
-    def start(self, label: str, *celery_args: str) -> subprocess.Popen[bytes]:
+    def start(
+        self, label: str, *celery_args: str, environment: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{label}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "tests.celery_app", *celery_args],
             cwd=ROOT,
-            env=self.environment(),
+            env={**self.environment(), **(environment or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -88,8 +90,14 @@ class CeleryProcesses:
         return process
 
     def start_worker(
-        self, label: str = "worker", *, concurrency: int = 2, extra_args: tuple[str, ...] = ()
+        self,
+        label: str = "worker",
+        *,
+        concurrency: int = 2,
+        extra_args: tuple[str, ...] = (),
+        environment: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
+        """A threads-pool worker; ``environment`` adds to this worker's environment alone."""
         return self.start(
             label,
             "worker",
@@ -101,6 +109,7 @@ class CeleryProcesses:
             "--without-heartbeat",
             f"--hostname={label}@%h",
             *extra_args,
+            environment=environment,
         )
 
     def start_beat(self, label: str = "beat") -> subprocess.Popen[bytes]:
