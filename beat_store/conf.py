@@ -115,7 +115,7 @@ class BeatStoreSettings:
     @property
     def PRUNE_BATCH(self) -> int:
         """Most runs one beat deletes in one go, between ticks; a full batch is followed by another."""
-        return int(self._get("PRUNE_BATCH", 500))
+        return int(self._get("PRUNE_BATCH", 200))
 
     @property
     def RETIRED(self) -> list[str]:

@@ -22,6 +22,7 @@ from django.db.models import OuterRef, Q, Subquery
 
 from beat_store.conf import settings
 from beat_store.db.locking import skip_locked
+from beat_store.db.planner import without_jit
 from beat_store.enums import ExecutionStatus
 from beat_store.models import Execution, Schedule
 
@@ -60,6 +61,7 @@ def _prune(cutoff: datetime, which: Q, *, limit: int) -> int:
         .order_by("fire_time")
     )
     with transaction.atomic():
+        without_jit()
         ids = list(skip_locked(old).values_list("id", flat=True)[:limit])
         if not ids:
             return 0

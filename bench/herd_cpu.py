@@ -1,11 +1,16 @@
 """CPU seconds a beat spends on one herd tick, measured in-process.
 
     BENCH_PG_NAME=... .venv/bin/python -m bench.herd_cpu [--n 10000] [--attempts 3] [--receiver]
+        [--publish-receivers]
 
 Seeds N workload schedules (as ``bench.run`` does), makes them all due, and times one ``Scheduler.tick()`` that
 plans and sends the whole herd to Redis: ``process_time`` (this process's CPU only, so PostgreSQL, Redis and
 whatever else shares the machine do not count) and wall time. On a busy machine wall times of two commits
 are hard to compare; their CPU seconds are not. Needs ``python -m bench.run setup`` first.
+
+``--publish-receivers`` alternates attempts without and with ``before_task_publish``/``after_task_publish``
+receivers such as a tracing integration connects (one stamps a trace header on each message, as OpenTelemetry's
+propagator does; the other does nothing), so both figures come from the same minutes of the same machine.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import django
 django.setup()
 
 import redis  # noqa: E402
-from celery import Celery  # noqa: E402
+from celery import Celery, signals  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from beat_store.scheduler import Scheduler  # noqa: E402
@@ -49,6 +54,24 @@ def one_herd(n: int) -> dict[str, float]:
     return result
 
 
+def stamp_trace_header(headers: dict[str, object], **kwargs: object) -> None:
+    headers["traceparent"] = f"00-{str(headers['id']).replace('-', '')}-0000000000000001-01"
+
+
+def end_span(**kwargs: object) -> None:
+    pass
+
+
+def with_publish_receivers(n: int) -> dict[str, float]:
+    signals.before_task_publish.connect(stamp_trace_header)
+    signals.after_task_publish.connect(end_span)
+    try:
+        return {**one_herd(n), "publish_receivers": True}
+    finally:
+        signals.before_task_publish.disconnect(stamp_trace_header)
+        signals.after_task_publish.disconnect(end_span)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.herd_cpu", description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=10_000)
@@ -56,12 +79,22 @@ def main() -> None:
     parser.add_argument(
         "--receiver", action="store_true", help="connect a no-op beat_store.signals.run_changed receiver (#10)"
     )
+    parser.add_argument(
+        "--publish-receivers",
+        action="store_true",
+        help="alternate attempts without and with Celery publish-signal receivers (#12)",
+    )
     options = parser.parse_args()
     if options.receiver:
         from beat_store.signals import run_changed
 
         run_changed.connect(lambda sender, **change: None, weak=False, dispatch_uid="bench.noop_receiver")
-    print(json.dumps([one_herd(options.n) for _ in range(options.attempts)]))
+    results = []
+    for _ in range(options.attempts):
+        results.append(one_herd(options.n))
+        if options.publish_receivers:
+            results.append(with_publish_receivers(options.n))
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

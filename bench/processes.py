@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -42,6 +43,21 @@ def start_beats(kind: str, count: int, *, log_dir: Path, tag: str) -> list[subpr
             subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         )
     return beats
+
+
+def start_pruner() -> subprocess.Popen[bytes]:
+    """``bench.pruner``: expired runs deleted back to back until :func:`stop_pruner`."""
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings", PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "bench.pruner"]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, start_new_session=True)
+
+
+def stop_pruner(pruner: subprocess.Popen[bytes]) -> dict[str, object]:
+    """Stop the pruner; what it deleted, in how many batches, and their median and longest time."""
+    pruner.terminate()
+    output, _ = pruner.communicate(timeout=60)
+    lines = output.decode().strip().splitlines()
+    return dict(json.loads(lines[-1])) if lines else {}
 
 
 def peak_rss_mib(pid: int) -> float | None:

@@ -6,8 +6,10 @@ weighs before and after (issue #14). Never part of the test suite.
 Seeds ``--schedules`` workload schedules and ``--expired`` finished runs 40-70 days old spread over them (one
 INSERT ... SELECT generate_series, in the bench database ``bench_beat_store``), then calls
 ``beat_store.retention.prune_batch`` as beat does (``BEAT_STORE_PRUNE_BATCH`` rows a call, back to back) for
-``--seconds`` or until nothing is left, and prints rows/s, the time per batch, and the table and index sizes
-before, after, and after ``VACUUM``. The 50 newest runs of each schedule are kept (BEAT_STORE_KEEP_LAST_RUNS).
+``--seconds`` or until nothing is left (for each ``--batch`` size given), and prints rows/s, the time per batch,
+and the table and index sizes before, after, and after ``VACUUM`` (unless ``--no-vacuum``, which leaves the
+rest for ``bench.run --keep-history --prune-alongside``). The 50 newest runs of each schedule are kept
+(BEAT_STORE_KEEP_LAST_RUNS).
 """
 
 from __future__ import annotations
@@ -42,11 +44,11 @@ def insert_expired(count: int, schedules: int) -> None:
         cursor.execute(
             f"""
             INSERT INTO {TABLE} (schedule_id, schedule_name, task, fire_time, jitter, send_at, task_id, status,
-                manual, worker, retries, result, exception, traceback, lease_owner, sent_at, started_at,
+                manual, forced, worker, retries, result, exception, traceback, lease_owner, sent_at, started_at,
                 finished_at, created_at, updated_at)
             SELECT %s + (g %% %s), 'w-' || (g %% %s), 'bench.noop',
                    now() - interval '40 days' - (g %% 2592000) * interval '1 second', 0,
-                   now() - interval '40 days', md5(g::text), 'succeeded', false, 'w@h', 0, '"ok"', '', '', '',
+                   now() - interval '40 days', md5(g::text), 'succeeded', false, false, 'w@h', 0, '"ok"', '', '', '',
                    now() - interval '40 days', now() - interval '40 days', now() - interval '40 days',
                    now() - interval '40 days', now() - interval '40 days'
             FROM generate_series(1, %s) AS g
@@ -68,11 +70,37 @@ def vacuum(full: bool) -> None:
         cursor.execute(f"VACUUM {'FULL ' if full else ''}ANALYZE {TABLE}")
 
 
+def prune_for(seconds: float, *, batch: int) -> None:
+    """Delete batches back to back for ``seconds`` (or until none is full); print rows/s and time per batch."""
+    took: list[float] = []
+    deleted = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        began = time.monotonic()
+        count = retention.prune_batch(datetime.now(UTC), limit=batch)
+        took.append(time.monotonic() - began)
+        deleted += count
+        if count < batch:
+            break
+    if not took:
+        return
+    print(
+        f"deleted {deleted:,} rows in {len(took)} batches of up to {batch}: {deleted / sum(took):,.0f} rows/s "
+        f"while deleting; per batch p50 {statistics.median(took) * 1000:.1f} ms, max {max(took) * 1000:.1f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--schedules", type=int, default=10_000)
     parser.add_argument("--expired", type=int, default=1_000_000)
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=60.0, help="of pruning, per batch size")
+    parser.add_argument(
+        "--batch", type=int, action="append", help="rows per batch (repeatable; default BEAT_STORE_PRUNE_BATCH)"
+    )
+    parser.add_argument(
+        "--no-vacuum", action="store_true", help="leave the rest for bench.run --keep-history, unvacuumed"
+    )
     options = parser.parse_args()
     create_database()
     seed.seed("beat_store", options.schedules, now=datetime.now(UTC))
@@ -81,24 +109,11 @@ def main() -> None:
     print(f"seeded {options.expired:,} expired runs in {time.monotonic() - started:.0f} s")
     print("before:", sizes())
 
-    batch = settings.PRUNE_BATCH
-    took: list[float] = []
-    deleted = 0
-    deadline = time.monotonic() + options.seconds
-    while time.monotonic() < deadline:
-        began = time.monotonic()
-        count = retention.prune_batch(datetime.now(UTC), limit=batch)
-        took.append(time.monotonic() - began)
-        deleted += count
-        if count < batch:
-            break
-    busy = sum(took)
-    print(
-        f"deleted {deleted:,} rows in {len(took)} batches of up to {batch}: {deleted / busy:,.0f} rows/s while "
-        f"deleting; per batch p50 {statistics.median(took) * 1000:.1f} ms, "
-        f"max {max(took) * 1000:.1f} ms"
-    )
+    for batch in options.batch or [settings.PRUNE_BATCH]:
+        prune_for(options.seconds, batch=batch)
     print("after:", sizes())
+    if options.no_vacuum:
+        return
     vacuum(full=False)
     print("after VACUUM:", sizes())
     vacuum(full=True)

@@ -83,21 +83,24 @@ def run_once(kind: str, n: int, beats: int, options: argparse.Namespace) -> dict
 
     broker.reset()
     boundary = next_boundary(time.time() + options.lead)
-    seed.arm(kind, n, boundary=utc(boundary), now=utc(time.time()))
+    seed.arm(kind, n, boundary=utc(boundary), now=utc(time.time()), keep_history=options.keep_history)
     if boundary - time.time() < options.lead / 2:  # arming took long: move everything one minute on
         boundary += 60
-        seed.arm(kind, n, boundary=utc(boundary), now=utc(time.time()))
+        seed.arm(kind, n, boundary=utc(boundary), now=utc(time.time()), keep_history=options.keep_history)
     result["boundary"] = utc(boundary).isoformat()
     print(f"[{tag}] armed for {utc(boundary):%H:%M:%S}, starting {beats} beat(s)", flush=True)
 
     spawned_at = time.time()
     procs = processes.start_beats(kind, beats, log_dir=LOGS, tag=tag)
+    pruner = processes.start_pruner() if options.prune_alongside else None
     edit_watch = broker.FirstMessageWatch(seed.EDIT)
     try:
         return _measure(procs, result, edit_watch, boundary=boundary, spawned_at=spawned_at, n=n, options=options)
     finally:
         edit_watch.stop()
         processes.stop_beats(procs)
+        if pruner is not None:
+            result["pruner"] = processes.stop_pruner(pruner)
 
 
 def _measure(
@@ -220,6 +223,16 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--idle", type=float, default=15.0, help="idle CPU window, seconds")
     run.add_argument("--herd-timeout", type=float, default=50.0, help="seconds after the boundary to stop watching")
     run.add_argument("--startup-timeout", type=float, default=120.0)
+    run.add_argument(
+        "--keep-history",
+        action="store_true",
+        help="beat_store: keep runs older than a day when arming (an expired history seeded by bench.retention)",
+    )
+    run.add_argument(
+        "--prune-alongside",
+        action="store_true",
+        help="beat_store: delete expired runs back to back in another process for the whole run (bench.pruner)",
+    )
     run.add_argument(
         "--profile", action="store_true", help="py-spy the first beat through the herd (collapsed stacks in results/)"
     )

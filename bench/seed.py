@@ -87,10 +87,15 @@ def seed_beat_store(n: int, *, now: datetime) -> None:
     _bulk_create(Schedule, rows)
 
 
-def arm_beat_store(*, boundary: datetime, now: datetime) -> None:
+def arm_beat_store(*, boundary: datetime, now: datetime, keep_history: bool = False) -> None:
     from beat_store.models import BeatHeartbeat, Execution, Schedule
 
-    _truncate(Execution._meta.db_table, BeatHeartbeat._meta.db_table)
+    if keep_history:
+        # The runs of earlier bench runs go; an old history seeded by bench.retention (40+ days) stays.
+        Execution.objects.filter(fire_time__gt=now - timedelta(days=1)).delete()
+        _truncate(BeatHeartbeat._meta.db_table)
+    else:
+        _truncate(Execution._meta.db_table, BeatHeartbeat._meta.db_table)
     with transaction.atomic():
         # next_fire_at written directly, as save() would compute it: the first fire time at or after start_at.
         Schedule.objects.filter(name__startswith=WORKLOAD_PREFIX).update(
@@ -277,11 +282,16 @@ def seed(kind: str, n: int, *, now: datetime) -> None:
     {"beat_store": seed_beat_store, "dcb": seed_dcb, "redbeat": seed_redbeat}[kind](n, now=now)
 
 
-def arm(kind: str, n: int, *, boundary: datetime, now: datetime) -> None:
+def arm(kind: str, n: int, *, boundary: datetime, now: datetime, keep_history: bool = False) -> None:
+    """Make every workload schedule due at ``boundary``; ``keep_history`` (beat_store only) keeps old runs."""
     if kind == "redbeat":
         arm_redbeat(boundary=boundary, now=now, n=n)
+    elif kind == "dcb":
+        arm_dcb(boundary=boundary, now=now)
+    else:
+        arm_beat_store(boundary=boundary, now=now, keep_history=keep_history)
+    if kind == "redbeat":
         return
-    {"beat_store": arm_beat_store, "dcb": arm_dcb}[kind](boundary=boundary, now=now)
     # Fresh statistics, as autovacuum keeps them on a live database: a database just created and seeded has
     # none, and PostgreSQL then plans the beat's queries blind (a 10,000 herd took 9.6 s instead of 6).
     with connection.cursor() as cursor:
