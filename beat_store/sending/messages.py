@@ -10,10 +10,17 @@ their repr, the expiry and the headers. The result is the message ``send_task`` 
 compares them field by field for every option beat_store sets). It is published by kombu's ``Producer.publish``,
 or, on Redis, pushed in kombu's own envelope on one pipeline per chunk (:mod:`beat_store.sending.redis_pipeline`).
 
-Celery features that act per message fall back to ``send_task`` for every run, so they keep working:
-``before_task_publish``/``after_task_publish`` receivers (tracing, for instance), ``task_send_sent_event``,
-and shapes whose template carries a per-run value beat_store does not set (a task-level ``expires`` or
-``countdown``).
+``before_task_publish``/``after_task_publish`` receivers (the signals tracing integrations such as
+OpenTelemetry's connect) keep the fast path: each derived message is announced to them with its own headers,
+which they may change (trace propagation), before it is published, and after it has gone out (for Redis, after
+its pipeline's round trip). The first run of a shape is announced by Celery itself, while it builds the template
+(its ``after_task_publish`` then comes just before the message is published rather than just after). The
+template then keeps only the headers of Celery's protocol: headers that code other than these receivers adds
+inside ``send_task`` (a patched ``send_task``) reach the first run of each shape only.
+
+Celery features that act per message otherwise fall back to ``send_task`` for every run, so they keep working:
+``task_send_sent_event``, and shapes whose template carries a per-run value beat_store does not set (a
+task-level ``expires`` or ``countdown``).
 """
 
 from __future__ import annotations
@@ -41,6 +48,24 @@ ShapeKey = tuple[str, str, str, str, "int | None", bool]
 
 #: Tasks already logged as sent with send_task run by run (logged once per process, not once per batch).
 _REPORTED_SLOW_TASKS: set[str] = set()
+
+#: Keyword arguments of ``Producer.publish`` that Celery passes apart; the others are message properties
+#: (correlation id, priority, expiration...), as ``before_task_publish`` receives them.
+_PUBLISH_ARGUMENTS = frozenset(
+    {
+        "exchange",
+        "routing_key",
+        "serializer",
+        "compression",
+        "retry",
+        "retry_policy",
+        "delivery_mode",
+        "declare",
+        "headers",
+        "timeout",
+        "confirm_timeout",
+    }
+)
 
 #: Headers of Celery's protocol 2 that carry the task id, and so are replaced per run.
 _ID_HEADERS = ("id", "root_id")
@@ -132,11 +157,13 @@ class MessageFactory:
         self.producer = producer
         self._templates: dict[ShapeKey, _Template | None] = {}
         self._envelopes: dict[ShapeKey, Envelope | None] = {}
-        self._fast = not (
-            app.conf.task_send_sent_event
-            or signals.before_task_publish.receivers
-            or signals.after_task_publish.receivers
-        )
+        self._fast = not app.conf.task_send_sent_event
+        # Read once per factory (one batch), as Celery reads them once per send_task.
+        self._announce_before = bool(signals.before_task_publish.receivers)
+        self._announce_after = bool(signals.after_task_publish.receivers)
+        self._protocol_header_names: frozenset[str] | None = None
+        #: after_task_publish calls waiting for the Redis pipeline's round trip.
+        self._published_unannounced: list[dict[str, Any]] = []
         # On Redis, messages of a known shape skip Producer.publish and go out on one pipeline (redis_pipeline).
         self._redis = RedisPipelinePublisher(producer) if self._fast and redis_pipeline_supports(producer) else None
         amqp = app.amqp
@@ -150,33 +177,99 @@ class MessageFactory:
         assert schedule is not None, "runs of deleted schedules are closed before sending"
         call = _call_of(schedule, run, now=now)
         key = self._shape_key(run, schedule, call)
-        template = self._template(key, run, schedule, call) if self._fast else None
+        if not self._fast:
+            self._send_task(run, schedule, call, now=now)
+            return
+        if key not in self._templates and self._announcing:
+            # Celery announces this run while building the template: publish that very message, not a copy.
+            body, publish_kwargs = self._learn_shape(key, run, schedule, call, with_headers=True)
+            if self._templates[key] is None:
+                self.producer.publish(body, **publish_kwargs)  # exactly what send_task would have published
+            else:
+                self._publish_derived(key, run.task, body, publish_kwargs, announced=True)
+            return
+        template = self._template(key, run, schedule, call)
         if template is None:
-            self.app.send_task(
-                run.task,
-                args=call.args,
-                kwargs=call.kwargs,
-                task_id=run.task_id,
-                producer=self.producer,
-                **message_options(schedule, run, now=now),
-            )
+            self._send_task(run, schedule, call, now=now)
             return
         body, publish_kwargs = self._patch(template, task_id=run.task_id, call=call, now=now)
         publish_kwargs["headers"].update(run_headers(schedule, run))
-        if self._redis is None:
-            self.producer.publish(body, **publish_kwargs)
-        elif key not in self._envelopes:
+        self._publish_derived(key, run.task, body, publish_kwargs, announced=False)
+
+    @property
+    def _announcing(self) -> bool:
+        return self._announce_before or self._announce_after
+
+    def _send_task(self, run: SendableRun, schedule: Schedule, call: _Call, *, now: datetime) -> None:
+        self.app.send_task(
+            run.task,
+            args=call.args,
+            kwargs=call.kwargs,
+            task_id=run.task_id,
+            producer=self.producer,
+            **message_options(schedule, run, now=now),
+        )
+
+    def _publish_derived(
+        self, key: ShapeKey, task: str, body: Any, publish_kwargs: dict[str, Any], *, announced: bool
+    ) -> None:
+        """Publish a message built here: on Redis' pipeline when its shape allows, else through kombu. Unless
+        Celery already did (``announced``), the publish signals' receivers are told, as ``send_task`` would."""
+        envelope_fits = True
+        if not announced and self._announce_before:
+            envelope_fits = self._announce_before_publish(task, body, publish_kwargs)
+        buffered = False
+        if self._redis is not None and key not in self._envelopes:
             self._envelopes[key] = self._redis.learn(body, publish_kwargs)
-        elif (envelope := self._envelopes[key]) is not None:
+            buffered = True
+        elif self._redis is not None and envelope_fits and (envelope := self._envelopes[key]) is not None:
             self._redis.push(envelope, body, publish_kwargs)
+            buffered = True
         else:
             self.producer.publish(body, **publish_kwargs)
+        if announced or not self._announce_after:
+            return
+        published = {
+            "sender": task,
+            "body": body,
+            "headers": publish_kwargs["headers"],
+            "exchange": publish_kwargs.get("exchange"),
+            "routing_key": publish_kwargs.get("routing_key"),
+        }
+        if buffered:
+            self._published_unannounced.append(published)  # announced after the pipeline's round trip
+        else:
+            signals.after_task_publish.send(**published)
+
+    def _announce_before_publish(self, task: str, body: Any, publish_kwargs: dict[str, Any]) -> bool:
+        """``before_task_publish`` with this message's own headers and properties, as Celery sends it; receivers
+        may change both. False when they changed a property (not a header): the message must then go through
+        kombu whole, since a pipelined envelope only carries per-message headers, id and expiry."""
+        properties = {name: value for name, value in publish_kwargs.items() if name not in _PUBLISH_ARGUMENTS}
+        before = dict(properties)
+        signals.before_task_publish.send(
+            sender=task,
+            body=body,
+            exchange=publish_kwargs.get("exchange"),
+            routing_key=publish_kwargs.get("routing_key"),
+            declare=publish_kwargs.get("declare"),
+            headers=publish_kwargs["headers"],
+            properties=properties,
+            retry_policy=publish_kwargs.get("retry_policy"),
+        )
+        if properties == before:
+            return True
+        publish_kwargs.update(properties)
+        return False
 
     def flush(self) -> None:
         """Send what :meth:`publish` buffered for Redis' pipeline (one round trip); kombu's own batch, if any,
-        is flushed by its context manager."""
+        is flushed by its context manager. Then ``after_task_publish`` for the messages that just went out."""
         if self._redis is not None:
             self._redis.flush()
+        published, self._published_unannounced = self._published_unannounced, []
+        for message in published:
+            signals.after_task_publish.send(**message)
 
     @staticmethod
     def _shape_key(run: SendableRun, schedule: Schedule, call: _Call) -> ShapeKey:
@@ -191,27 +284,45 @@ class MessageFactory:
 
     def _template(self, key: ShapeKey, run: SendableRun, schedule: Schedule, call: _Call) -> _Template | None:
         if key not in self._templates:
-            self._templates[key] = self._record_template(run, schedule, call)
+            self._learn_shape(key, run, schedule, call, with_headers=False)
         template = self._templates[key]
         if template is not None and template.publish_kwargs.get("declare") is not None:
             # Only the first run of a shape declares its queue: kombu re-binds and re-checks it on every publish.
             self._templates[key] = _Template(template.embed, {**template.publish_kwargs, "declare": None})
         return template
 
-    def _record_template(self, run: SendableRun, schedule: Schedule, call: _Call) -> _Template | None:
-        """Let Celery build this run's message, without our headers (added last, as Celery adds them)."""
+    def _learn_shape(
+        self, key: ShapeKey, run: SendableRun, schedule: Schedule, call: _Call, *, with_headers: bool
+    ) -> tuple[Any, dict[str, Any]]:
+        """Let Celery build this run's message and keep its shape's template (None: not derivable); return the
+        message. ``with_headers``: with our headers, so that the publish signals Celery sends meanwhile see the
+        run's real message; the template then leaves them out again (each run adds its own)."""
         recorder = _RecordingProducer(self.producer.channel, auto_declare=False)
         options = _routing_options(schedule)
         if call.expires_at is not None:
             options["expires"] = call.expires_at
+        own_headers = run_headers(schedule, run) if with_headers else {}
+        if own_headers:
+            options["headers"] = own_headers
         self.app.send_task(
             run.task, args=call.args, kwargs=call.kwargs, task_id=run.task_id, producer=recorder, **options
         )
         assert recorder.recorded is not None, "send_task publishes through the producer it is given"
         body, publish_kwargs = recorder.recorded
-        if not _is_patchable(body, publish_kwargs, task_id=run.task_id, expires_given=call.expires_at is not None):
-            if run.task in _REPORTED_SLOW_TASKS:
-                return None
+        # Announced, the message also holds what the receivers added for this run (a trace id): the template keeps
+        # Celery's own headers only, so that each later run reaches the receivers as send_task would show it.
+        kept = self._protocol_headers() if with_headers else None
+        template_headers = {
+            name: value
+            for name, value in publish_kwargs["headers"].items()
+            if name not in own_headers and (kept is None or name in kept)
+        }
+        template_kwargs = {**publish_kwargs, "headers": template_headers}
+        if with_headers:
+            template_kwargs["declare"] = None  # this very message declares the queue
+        patchable = _is_patchable(body, template_kwargs, task_id=run.task_id, expires_given=call.expires_at is not None)
+        self._templates[key] = _Template(embed=body[2], publish_kwargs=template_kwargs) if patchable else None
+        if not patchable and run.task not in _REPORTED_SLOW_TASKS:
             _REPORTED_SLOW_TASKS.add(run.task)
             logger.info(
                 "beat_store: runs of task %r are sent one by one with send_task (their message has per-run values "
@@ -219,8 +330,14 @@ class MessageFactory:
                 run.task,
                 extra={"action": "slow_send_path"},
             )
-            return None
-        return _Template(embed=body[2], publish_kwargs=publish_kwargs)
+        return body, publish_kwargs
+
+    def _protocol_headers(self) -> frozenset[str]:
+        """The headers Celery's own message protocol sets (those of a bare message: they never vary)."""
+        if self._protocol_header_names is None:
+            bare = self.app.amqp.as_task_v2("00000000-0000-0000-0000-000000000000", "beat_store.bare")
+            self._protocol_header_names = frozenset(bare.headers)
+        return self._protocol_header_names
 
     def _patch(self, template: _Template, *, task_id: str, call: _Call, now: datetime) -> tuple[Any, dict[str, Any]]:
         """The template with this run's task id, arguments and expiry, as ``send_task`` would set them."""

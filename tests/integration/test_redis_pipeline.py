@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import redis
-from celery import Celery
+from celery import Celery, signals
 
 from beat_store.models import Execution, Schedule
 from beat_store.sending import redis_pipeline
@@ -181,6 +181,44 @@ def test_nothing_reaches_redis_before_the_flush(app: Celery, client: redis.Redis
         assert client.llen("celery") == 0, "a chunk goes in one round trip, at the flush"
         factory.flush()
     assert client.llen("celery") == 3
+
+
+def test_with_publish_receivers_runs_stay_pipelined_each_with_its_own_trace_header(
+    app: Celery, client: redis.Redis
+) -> None:
+    """A tracing integration's receivers (before: stamp a trace header; after: end the span) keep the pipeline:
+    every message lands as kombu lands it with send_task, and each run is announced after it is in Redis."""
+    runs = [run_of(number) for number in (1, 2, 3, 4)]
+    in_redis_when_announced: list[int] = []
+
+    def stamp_trace(headers: dict[str, Any], **kwargs: Any) -> None:
+        headers["traceparent"] = f"00-{headers['id'].replace('-', '')}-0000000000000001-01"
+
+    def end_span(headers: dict[str, Any], **kwargs: Any) -> None:
+        in_redis_when_announced.append(client.llen("celery"))
+
+    at = datetime.now(timezone.utc)
+    signals.before_task_publish.connect(stamp_trace)
+    signals.after_task_publish.connect(end_span)
+    try:
+        publish_with_kombu(app, runs, at=at)
+        by_kombu = queued(client)
+        client.flushdb()
+        in_redis_when_announced.clear()
+        factory = publish_with_factory(app, runs, at=at)
+    finally:
+        signals.before_task_publish.disconnect(stamp_trace)
+        signals.after_task_publish.disconnect(end_span)
+    by_factory = queued(client)
+
+    assert factory._redis is not None
+    assert any(envelope is not None for envelope in factory._envelopes.values()), "later runs were derived"
+    assert by_factory == by_kombu
+    assert [envelope["headers"]["traceparent"][3:35] for envelope in by_factory["celery"]] == [
+        run.task_id.replace("-", "") for run in runs
+    ]
+    # The first run is announced by Celery as it builds the template; the others once the pipeline has run.
+    assert in_redis_when_announced == [0, 4, 4, 4]
 
 
 def test_a_kombu_that_pushes_at_once_keeps_producer_publish(

@@ -194,3 +194,90 @@ def test_publish_signal_receivers_get_every_run_through_send_task(app: Celery) -
         signals.before_task_publish.disconnect(on_publish)
 
     assert seen == [run.task_id for run in runs]
+
+
+class TracingReceivers:
+    """What a tracing integration connects: it stamps a header from the task id before publishing (trace
+    propagation), and closes its span after. Records every call, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.headers_seen: list[set[str]] = []
+
+    def before(self, sender: str, headers: dict[str, Any], properties: dict[str, Any], **kwargs: Any) -> None:
+        self.calls.append(("before", headers["id"]))
+        self.headers_seen.append(set(headers))
+        headers["traceparent"] = f"00-{headers['id'].replace('-', '')}-0000000000000001-01"
+
+    def after(self, sender: str, headers: dict[str, Any], **kwargs: Any) -> None:
+        self.calls.append(("after", headers["id"]))
+
+    def __enter__(self) -> TracingReceivers:
+        signals.before_task_publish.connect(self.before)
+        signals.after_task_publish.connect(self.after)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        signals.before_task_publish.disconnect(self.before)
+        signals.after_task_publish.disconnect(self.after)
+
+
+@pytest.mark.parametrize("fields", CASES.values(), ids=CASES.keys())
+def test_with_publish_receivers_derived_messages_are_still_the_ones_send_task_builds(
+    app: Celery, fields: dict[str, Any]
+) -> None:
+    runs = [run_of(number=n, **dict(fields)) for n in range(1, 4)]
+    for run in runs:
+        if run.schedule is not None and run.schedule.misfire_grace_time is not None:
+            run.deadline_at = FIRE_TIME + timedelta(seconds=run.schedule.misfire_grace_time)
+    at = now()
+
+    with TracingReceivers() as receivers:
+        published = factory_messages(app, runs, at=at)
+        calls, seen = list(receivers.calls), list(receivers.headers_seen)
+        expected = [send_task_message(app, run, at=at) for run in runs]
+
+    assert calls == [(moment, run.task_id) for run in runs for moment in ("before", "after")]
+    # Each run's receivers see its message as send_task would show it: its own headers, none left by the first.
+    assert seen == receivers.headers_seen[len(runs) :]
+
+    assert [comparable(message) for message in published] == [comparable(message) for message in expected]
+    assert [message[1]["headers"]["traceparent"][3:35] for message in published] == [
+        run.task_id.replace("-", "") for run in runs
+    ]
+
+
+def test_with_publish_receivers_the_template_is_derived_and_send_task_is_not_called_per_run(
+    app: Celery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = [run_of("proj.plain", number=n) for n in range(1, 5)]
+    calls = 0
+    send_task = app.send_task
+
+    def counting_send_task(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return send_task(*args, **kwargs)
+
+    monkeypatch.setattr(app, "send_task", counting_send_task)
+    with TracingReceivers():
+        published = factory_messages(app, runs)
+
+    assert calls == 1  # the first run's, which builds the template; the others are derived
+    assert len(published) == 4
+
+
+def test_a_receiver_that_changes_a_property_gets_it_published(app: Celery) -> None:
+    def urgent(sender: str, properties: dict[str, Any], **kwargs: Any) -> None:
+        properties["priority"] = 9
+
+    runs = [run_of("proj.plain", number=n) for n in range(1, 3)]
+    signals.before_task_publish.connect(urgent)
+    try:
+        published = factory_messages(app, runs)
+        expected = [send_task_message(app, run) for run in runs]
+    finally:
+        signals.before_task_publish.disconnect(urgent)
+
+    assert [message[1]["priority"] for message in published] == [9, 9]
+    assert [comparable(message) for message in published] == [comparable(message) for message in expected]
