@@ -5,8 +5,9 @@ Django's ``bulk_create(ignore_conflicts=True)`` does not return the new ids, and
 the same work in one statement per batch:
 
 - PostgreSQL: the rows travel as one JSON document read by ``json_to_recordset`` (see :func:`json_records`);
-- SQLite and MySQL/MariaDB: a multi-row ``INSERT`` per batch (``INSERT IGNORE`` on MySQL, which has no
-  ``ON CONFLICT``); updates are ``executemany`` on SQLite and one ``UPDATE ... JOIN JSON_TABLE`` on MySQL.
+- MySQL/MariaDB: the same, read by ``JSON_TABLE`` (:func:`mysql_json_records`): ``INSERT IGNORE ... SELECT``
+  (MySQL has no ``ON CONFLICT``) and ``UPDATE ... JOIN``;
+- SQLite: a multi-row ``INSERT`` per batch, and ``executemany`` for updates.
 """
 
 from __future__ import annotations
@@ -61,13 +62,14 @@ def insert_new_rows(
     if connection.vendor == "mysql":
         # No ON CONFLICT: IGNORE skips the rows the unique keys refuse, and MariaDB returns only the rows written.
         # (ON DUPLICATE KEY UPDATE would return the existing rows too, which would then be sent twice.) IGNORE
-        # also turns other errors into warnings, so every column is always given, prepared by its Django field.
-        statement = _ValuesInsert(f"INSERT IGNORE INTO {table} ({columns})", suffix="", returning=returning)
+        # also turns other errors into warnings, so every column is always given.
+        insert = f"INSERT IGNORE INTO {table} ({columns})"
+        new_ids = _insert_mysql(insert, returning, objects, written, constant_values)
     else:
         statement = _ValuesInsert(
             f"INSERT INTO {table} ({columns})", suffix="ON CONFLICT DO NOTHING", returning=returning
         )
-    new_ids = statement.run(objects, written, constant_values)
+        new_ids = statement.run(objects, written, constant_values)
     if new_ids is None:  # no RETURNING: find the rows this statement wrote by their key and stamp
         keys = [getattr(obj, by_name[key].attname) for obj in objects]
         inserted = model._default_manager.filter(**{f"{key}__in": keys, stamp_fields[0]: stamp})
@@ -87,6 +89,54 @@ def _insert_postgresql(
             [*constants, json_records(objects, fields)],
         )
         return dict(cursor.fetchall())
+
+
+def _insert_mysql(
+    insert: str, returning: str, objects: Sequence[Any], fields: Sequence[Field[Any, Any]], constants: list[Any]
+) -> dict[Hashable, int] | None:
+    """``INSERT ... SELECT`` from ``JSON_TABLE`` (MariaDB 10.6+, MySQL 8): the rows travel as one JSON document,
+    as on PostgreSQL. Binding them as scalars had mysqlclient escape, and Django prepare, every value in Python:
+    most of a herd's extra cost on MariaDB (docs/benchmarks.md). None when the server cannot return the new ids
+    (MySQL has no ``RETURNING``)."""
+    selected = ", ".join([*(f"v.{connection.ops.quote_name(str(f.column))}" for f in fields), *["%s"] * len(constants)])
+    can_return = connection.features.can_return_rows_from_bulk_insert
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{insert} SELECT {selected} FROM {_json_table(fields)} {returning if can_return else ''}",
+            [*constants, mysql_json_records(objects, fields)],
+        )
+        return dict(cursor.fetchall()) if can_return else None
+
+
+def _json_table(fields: Sequence[Field[Any, Any]]) -> str:
+    """``JSON_TABLE(%s, ...) AS v`` with one typed column per field, read from records by their column names."""
+    quote = connection.ops.quote_name
+    # A key's column type without its AUTO_INCREMENT: the type a foreign key to it would have.
+    types = {f.column: f.rel_db_type(connection) if f.primary_key else f.db_type(connection) for f in fields}
+    columns = ", ".join(f"{quote(str(column))} {kind} PATH '$.{column}'" for column, kind in types.items())
+    return f"JSON_TABLE(%s, '$[*]' COLUMNS ({columns})) AS v"
+
+
+def mysql_json_records(objects: Sequence[Any], fields: Sequence[Field[Any, Any]]) -> str:
+    """Rows as one JSON document for MySQL/MariaDB's ``JSON_TABLE``: the model attributes themselves (ints,
+    strings, floats, None), booleans as 0/1 and datetimes as the naive text of the connection's zone (UTC), as
+    Django's MySQL backend writes them, microseconds included."""
+    zone = connection.timezone
+    plain = [(str(field.column), field.attname) for field in fields if not isinstance(field, DateTimeField)]
+    dated = [(str(field.column), field.attname) for field in fields if isinstance(field, DateTimeField)]
+    records = []
+    for obj in objects:
+        record = {column: getattr(obj, attname) for column, attname in plain}
+        for column, value in record.items():
+            if isinstance(value, bool):
+                record[column] = int(value)
+        for column, attname in dated:
+            value = getattr(obj, attname)
+            if value is not None and value.tzinfo is not None:
+                value = value.astimezone(zone).replace(tzinfo=None)
+            record[column] = None if value is None else value.isoformat(sep=" ")
+        records.append(record)
+    return json.dumps(records)
 
 
 class _ValuesInsert:
@@ -157,23 +207,11 @@ def _update_mysql(
     """One ``UPDATE ... JOIN JSON_TABLE`` per batch (MariaDB 10.6+, MySQL 8): the rows travel as one JSON document,
     as on PostgreSQL, instead of one UPDATE per row."""
     quote = connection.ops.quote_name
-    # The key's column type without its AUTO_INCREMENT: the type a foreign key to it would have.
-    types = {
-        f.column: f.rel_db_type(connection) if f.primary_key else f.db_type(connection) for f in [pk_field, *fields]
-    }
-    columns = ", ".join(f"{quote(str(column))} {kind} PATH '$.{column}'" for column, kind in types.items())
     assignments = ", ".join(f"t.{quote(str(f.column))} = v.{quote(str(f.column))}" for f in fields)
-    records = json.dumps(
-        [
-            {str(f.column): f.get_db_prep_save(getattr(obj, f.attname), connection) for f in [pk_field, *fields]}
-            for obj in objects
-        ]
-    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} AS t JOIN JSON_TABLE(%s, '$[*]' COLUMNS ({columns})) AS v ON t.{pk} = v.{pk} "
-            f"SET {assignments}",
-            [records],
+            f"UPDATE {table} AS t JOIN {_json_table([pk_field, *fields])} ON t.{pk} = v.{pk} SET {assignments}",
+            [mysql_json_records(objects, [pk_field, *fields])],
         )
 
 
