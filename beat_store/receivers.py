@@ -2,27 +2,22 @@
 ``executions`` call, and only for messages beat_store sent (recognised by their header), so other tasks
 cost nothing.
 
-Recording never hurts the task (#14): when the database is down, a report is kept (up to
-``PENDING_REPORTS_MAX``, oldest dropped first) and written before the next one that succeeds, so the record
-catches up; the worker log says so once per outage, not with a traceback per task. A run whose reports are
-lost for good ends ``lost`` like any run without news."""
+Recording never hurts the task (#14): the reports go through ``beat_store.report_writer``, which writes them in
+order on a thread of its own, keeps them while the database is down and retries, and never holds a task up for
+more than a second when the database is slow."""
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from celery import signals
-from django.db import DatabaseError
 from django.utils import timezone
 
-from beat_store import executions, headers
-from beat_store.db.connections import drop_connection
+from beat_store import executions, headers, report_writer
 
-logger = logging.getLogger(__name__)
+#: How long a stopping worker waits for reports not yet written (the database may be down).
+SHUTDOWN_FLUSH_SECONDS = 10.0
 
 
 def _own_task_id(task: Any) -> str | None:
@@ -33,50 +28,14 @@ def _own_task_id(task: Any) -> str | None:
     return str(request.id)
 
 
-#: Reports the database refused, oldest first, written again before the next report.
-PENDING_REPORTS_MAX = 10_000
-_pending: deque[tuple[Callable[..., int], tuple[Any, ...], dict[str, Any]]] = deque(maxlen=PENDING_REPORTS_MAX)
-_outage_logged = False
-_reports_lock = threading.Lock()
-
-
 def _report(record: Callable[..., int], *args: Any, **kwargs: Any) -> None:
-    """Write one report (an ``executions.mark_*`` call), after any the database refused earlier.
-
-    One lock for all of a worker's threads (the threads pool runs several tasks in one process): the waiting
-    reports are written in order, by one thread at a time.
-    """
-    with _reports_lock:
-        _pending.append((record, args, kwargs))
-        try:
-            while _pending:
-                queued, queued_args, queued_kwargs = _pending[0]
-                queued(*queued_args, **queued_kwargs)
-                _pending.popleft()
-        except DatabaseError as error:
-            drop_connection()
-            _log_outage(error)
-            return
-        _log_recovery()
+    """Write one report (an ``executions.mark_*`` call) through this process's writer (``report_writer``)."""
+    report_writer.writer.submit(record, *args, **kwargs)
 
 
-def _log_outage(error: DatabaseError) -> None:
-    global _outage_logged
-    if not _outage_logged:
-        logger.warning(
-            "beat_store: cannot record run states (%s); the tasks run as usual and %d report(s) wait to be "
-            "written when the database answers again",
-            error,
-            len(_pending),
-        )
-        _outage_logged = True
-
-
-def _log_recovery() -> None:
-    global _outage_logged
-    if _outage_logged:
-        logger.warning("beat_store: recording run states again; the waiting reports are written")
-        _outage_logged = False
+def flush_reports(**kwargs: Any) -> None:
+    """At worker (or pool process) shutdown: give the waiting reports a last chance to be written."""
+    report_writer.writer.flush(timeout=SHUTDOWN_FLUSH_SECONDS)
 
 
 def _retries_of(task: Any) -> int | None:
@@ -134,6 +93,8 @@ def connect() -> None:
     signals.task_failure.connect(on_task_failure, weak=False, dispatch_uid="beat_store.on_task_failure")
     signals.task_retry.connect(on_task_retry, weak=False, dispatch_uid="beat_store.on_task_retry")
     signals.task_revoked.connect(on_task_revoked, weak=False, dispatch_uid="beat_store.on_task_revoked")
+    signals.worker_process_shutdown.connect(flush_reports, weak=False, dispatch_uid="beat_store.flush_reports")
+    signals.worker_shutdown.connect(flush_reports, weak=False, dispatch_uid="beat_store.flush_reports_main")
     _connected = True
 
 

@@ -1,5 +1,6 @@
-"""A TCP proxy a test can cut: a worker reaches the database through it, and the test makes the database
-unreachable for that worker alone (its connections closed, new ones refused), then reachable again."""
+"""A TCP proxy a test can cut or stall: a worker reaches the database through it, and the test makes the database
+unreachable for that worker alone (its connections closed, new ones refused) or hung (nothing passes, nothing
+closes), then reachable again."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
 
     def start(self) -> int:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -43,6 +46,14 @@ class TcpProxy:
         """Accept connections again, on the same port."""
         self.start()
 
+    def stall(self) -> None:
+        """Hold every byte in both directions, connections kept open: a database that hangs."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        """Let the held bytes through, and what follows."""
+        self._flowing.set()
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
@@ -63,6 +74,7 @@ class TcpProxy:
     def _pump(self, source: socket.socket, destination: socket.socket) -> None:
         try:
             while chunk := source.recv(65536):
+                self._flowing.wait()
                 destination.sendall(chunk)
         except OSError:
             pass

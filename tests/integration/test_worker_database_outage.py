@@ -1,4 +1,5 @@
-"""A worker that loses its database still runs its tasks, says so once, and catches the records up (#14 point 6).
+"""A worker that loses its database, or whose database hangs, still runs its tasks, says so once, and catches the
+records up (#14 point 6).
 
 The worker reaches the database through a TCP proxy that the test cuts, so the database itself, beat and the
 test keep running. Its result backend is disabled: the django-db backend would write the same database. On
@@ -8,7 +9,8 @@ SQLite there is no connection to cut (a file), so these run on PostgreSQL and Ma
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from tests.integration.tcp_proxy import TcpProxy
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 OUTAGE_WARNING = "beat_store: cannot record run states"
+SLOW_WARNING = "beat_store: the database is slow to record run states"
 RECOVERY_WARNING = "beat_store: recording run states again"
 
 
@@ -48,37 +51,52 @@ def lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_tasks_run_while_the_worker_cannot_reach_the_database_and_their_records_catch_up(
-    celery_processes: CeleryProcesses, database_proxy: TcpProxy, tmp_path: Path
+@dataclass(frozen=True)
+class Trouble:
+    """One way the database goes wrong for the worker, how it is mended, and what the worker log says."""
+
+    start: Callable[[TcpProxy], None]
+    mend: Callable[[TcpProxy], None]
+    warning: str
+
+
+TROUBLES = {
+    "down (connections refused)": Trouble(TcpProxy.cut, TcpProxy.restore, OUTAGE_WARNING),
+    "hung (nothing answers)": Trouble(TcpProxy.stall, TcpProxy.resume, SLOW_WARNING),
+}
+
+
+@pytest.mark.parametrize("trouble", TROUBLES.values(), ids=TROUBLES.keys())
+def test_tasks_run_while_the_workers_database_is_in_trouble_and_their_records_catch_up(
+    celery_processes: CeleryProcesses, database_proxy: TcpProxy, tmp_path: Path, trouble: Trouble
 ) -> None:
     ran = tmp_path / "ran.txt"
     add_schedule(
-        "outage", "tests.append_line", {"type": "interval", "seconds": 1}, args=[str(ran), "ran"], max_instances=50
+        "trouble", "tests.append_line", {"type": "interval", "seconds": 1}, args=[str(ran), "ran"], max_instances=50
     )
     worker = celery_processes.start_worker(environment=through(database_proxy))
     celery_processes.start_beat()
-    wait_for_run("outage", S.SUCCEEDED, timeout=60)
+    wait_for_run("trouble", S.SUCCEEDED, timeout=60)
 
-    database_proxy.cut()
-    cut_at = time.time()
+    trouble.start(database_proxy)
+    started_at = time.time()
     runs_before = len(lines(ran))
-    wait_until(lambda: len(lines(ran)) >= runs_before + 4, timeout=30, message="four tasks to run during the outage")
-    during = Execution.objects.filter(
-        schedule_name="outage", sent_at__gt=datetime.fromtimestamp(cut_at + 1, tz=UTC)
-    ).order_by("fire_time")
-    unrecorded = [run.pk for run in during if run.status == S.SENT]
+    # Sent once a second: five tasks in 12 s leave no room for tasks waiting on the database.
+    wait_until(lambda: len(lines(ran)) >= runs_before + 5, timeout=12, message="five tasks to run meanwhile")
+    sent = Execution.objects.filter(schedule_name="trouble", sent_at__gt=datetime.fromtimestamp(started_at + 1, tz=UTC))
+    unrecorded = [run.pk for run in sent if run.status == S.SENT]
     log = (celery_processes.log_dir / "worker.log").read_text()
 
     assert worker.poll() is None
-    assert unrecorded, "runs sent during the outage should wait in the worker, not be recorded"
-    assert log.count(OUTAGE_WARNING) == 1
+    assert unrecorded, "runs sent meanwhile should wait in the worker, not be recorded"
+    assert log.count(trouble.warning) == 1
     assert "Traceback" not in log
 
-    database_proxy.restore()
+    trouble.mend(database_proxy)
     wait_until(
         lambda: not Execution.objects.filter(pk__in=unrecorded).exclude(status=S.SUCCEEDED).exists(),
         timeout=30,
-        message="the runs of the outage to be recorded succeeded",
+        message="the runs sent meanwhile to be recorded succeeded",
     )
     log = (celery_processes.log_dir / "worker.log").read_text()
 
