@@ -245,7 +245,7 @@ def known_task_names() -> set[str]:
     global _importing_task_modules
     _importing_task_modules = True
     try:
-        with _celery_django_checks_skipped():
+        with celery_django_checks_skipped():
             current_app.loader.import_default_modules()
     except Exception as error:  # a broken task module must not crash `manage.py check`
         logger.debug("beat_store: importing the task modules failed: %s", error)
@@ -261,7 +261,7 @@ _importing_task_modules = False
 
 
 @contextmanager
-def _celery_django_checks_skipped() -> Iterator[None]:
+def celery_django_checks_skipped() -> Iterator[None]:
     """Celery's Django fix-up answers the ``import_modules`` signal by running every system check again, so
     importing the task modules from a check would run the checks inside the checks. ``CELERY_SKIP_CHECKS``
     is the fix-up's own switch to skip that run."""
