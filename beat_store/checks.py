@@ -19,6 +19,8 @@ id                      what it means
 ``beat_store.W005``     A SQLite database has no ``timeout`` option, or (Django 5.1+) no
                         ``transaction_mode = "IMMEDIATE"``: beat, workers and the admin writing to one file then
                         fail with ``database is locked``.
+``beat_store.W006``     A file listed in ``BEAT_STORE_SCHEDULE_FILES`` does not exist (or is not a file): beat
+                        logs it and keeps the schedules stored from it. Names the path as resolved.
 ======================  =====================================================================================
 
 No check may crash ``manage.py check``: the one that reads the database skips silently while the tables do not
@@ -44,6 +46,7 @@ from beat_store import receivers, wakeups
 from beat_store.conf import settings as beat_store_settings
 from beat_store.db.support import SUPPORTED, unsupported_reason
 from beat_store.models import Schedule
+from beat_store.schedule_files import listed_paths
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +222,18 @@ def check_retired_settings(app_configs: Any, **kwargs: Any) -> list[checks.Check
     ]
 
 
+def check_schedule_files_exist(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    return [
+        checks.Warning(
+            f"BEAT_STORE_SCHEDULE_FILES lists {path}, which does not exist or is not a file.",
+            hint="Create it, or fix the path (relative paths count from BASE_DIR, else the current directory).",
+            id="beat_store.W006",
+        )
+        for path in listed_paths()
+        if not path.is_file()
+    ]
+
+
 def configured_beat_scheduler() -> str:
     """The beat scheduler Celery is configured with, as a dotted path ('' when none is set)."""
     value = _celery_conf_value("beat_scheduler", "CELERY_BEAT_SCHEDULER")
@@ -298,3 +313,4 @@ def register() -> None:
     checks.register(check_database_supported, checks.Tags.compatibility)
     checks.register(check_sqlite_locking, checks.Tags.compatibility)
     checks.register(check_retired_settings, checks.Tags.compatibility)
+    checks.register(check_schedule_files_exist, checks.Tags.compatibility)
