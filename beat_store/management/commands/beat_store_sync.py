@@ -27,9 +27,11 @@ class Command(BeatStoreCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         dry_run = options["dry_run"]
-        # Beat imports the task modules before it syncs, so entries they add (add_periodic_task) count: so here.
+        # Beat imports the task modules and finalizes the app before it syncs, so the entries their handlers add
+        # (add_periodic_task in on_after_finalize) are declared: the same here.
         with celery_django_checks_skipped():
             current_app.loader.import_default_modules()
+        current_app.finalize()
         report = sync_declared_schedules(current_app, dry_run=dry_run)
         self._write(report, dry_run=dry_run)
         if report.problems:
