@@ -335,7 +335,7 @@ def per_app_celery() -> Celery:
 def test_add_periodic_task_in_an_on_after_configure_handler_is_synced_as_a_settings_schedule() -> None:
     app = per_app_celery()
 
-    # What a task module does (docs/howto: "Declare schedules per app"), connected before the app's conf is read.
+    # Connected where the app is created, before its conf is read (the only place on_after_configure is in time).
     @app.on_after_configure.connect
     def setup_periodic_tasks(sender: Celery, **kwargs: Any) -> None:
         sender.add_periodic_task(30.0, sender.signature("tests.add", args=(2, 3)), name="per-app add")

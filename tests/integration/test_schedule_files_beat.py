@@ -68,3 +68,24 @@ def test_beat_syncs_a_schedule_file_at_start_runs_it_and_beat_store_sync_applies
     updated = Schedule.objects.get(name="file-add")
     assert (updated.trigger["hours"], updated.kwargs, updated.description) == (1, {"x": 1, "y": 2}, "")
     assert not Schedule.objects.filter(name="file-nightly").exists()
+
+
+def test_a_task_modules_add_periodic_task_is_synced_by_beat_as_a_settings_schedule_and_runs(
+    celery_processes: CeleryProcesses,
+) -> None:
+    celery_processes.extra_environment["BEAT_STORE_TEST_PER_APP_TASKS"] = "1"
+    celery_processes.start_worker()
+    beat = celery_processes.start_beat()
+
+    run = wait_until(
+        lambda: Execution.objects.filter(schedule_name="per-app add", status=ExecutionStatus.SUCCEEDED).first(),
+        timeout=60,
+        message="a run of the schedule declared by add_periodic_task to succeed",
+    )
+
+    assert beat.poll() is None
+    assert run.result == "11"
+    declared = Schedule.objects.get(name="per-app add")
+    assert (declared.source, declared.task, declared.args) == (ScheduleSource.SETTINGS, "tests.add", [5, 6])
+    # Connected from a task module, on_after_configure comes too late under beat: Celery has already read its conf.
+    assert not Schedule.objects.filter(name="per-app too late").exists()
