@@ -83,8 +83,13 @@ def read_schedule_files(*, taken: Collection[str] = ()) -> FileDeclarations:
     """What the listed files declare. A name in ``taken`` (declared in settings) or already declared by a file
     listed earlier is refused in the later file: the first declaration wins, and the refusal names both."""
     declarations = FileDeclarations()
+    longest = Schedule._meta.get_field("source_file").max_length or 0
     for path in listed_paths():
         origin = str(path)
+        if len(origin) > longest:
+            # Its rows could not say which file they come from (the column would refuse the path).
+            declarations.unreadable[origin] = f"{origin}: the path is longer than {longest} characters"
+            continue
         try:
             records = read_schedule_file(path)
         except ScheduleFileError as error:

@@ -175,3 +175,12 @@ def test_a_bad_record_is_refused_by_name_and_field_and_the_others_are_read(tmp_p
     assert declarations.refused_names == {"no-trigger", "odd"}
     # A record without a name cannot be matched to its stored row: the whole file's rows are kept.
     assert declarations.incomplete == {str(path)}
+
+
+def test_a_path_too_long_to_store_is_refused_as_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / ("d" * 250) / ("f" * 250 + ".ini")
+
+    with override_settings(BEAT_STORE_SCHEDULE_FILES=[str(path)]):
+        declarations = read_schedule_files()
+
+    assert declarations.unreadable == {str(path): f"{path}: the path is longer than 500 characters"}
