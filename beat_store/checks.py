@@ -19,6 +19,8 @@ id                      what it means
 ``beat_store.W005``     A SQLite database has no ``timeout`` option, or (Django 5.1+) no
                         ``transaction_mode = "IMMEDIATE"``: beat, workers and the admin writing to one file then
                         fail with ``database is locked``.
+``beat_store.W006``     A file listed in ``BEAT_STORE_SCHEDULE_FILES`` does not exist (or is not a file): beat
+                        logs it and keeps the schedules stored from it. Names the path as resolved.
 ======================  =====================================================================================
 
 No check may crash ``manage.py check``: the one that reads the database skips silently while the tables do not
@@ -44,6 +46,7 @@ from beat_store import receivers, wakeups
 from beat_store.conf import settings as beat_store_settings
 from beat_store.db.support import SUPPORTED, unsupported_reason
 from beat_store.models import Schedule
+from beat_store.schedule_files import listed_paths
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +222,18 @@ def check_retired_settings(app_configs: Any, **kwargs: Any) -> list[checks.Check
     ]
 
 
+def check_schedule_files_exist(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    return [
+        checks.Warning(
+            f"BEAT_STORE_SCHEDULE_FILES lists {path}, which does not exist or is not a file.",
+            hint="Create it, or fix the path (relative paths count from BASE_DIR, else the current directory).",
+            id="beat_store.W006",
+        )
+        for path in listed_paths()
+        if not path.is_file()
+    ]
+
+
 def configured_beat_scheduler() -> str:
     """The beat scheduler Celery is configured with, as a dotted path ('' when none is set)."""
     value = _celery_conf_value("beat_scheduler", "CELERY_BEAT_SCHEDULER")
@@ -245,7 +260,7 @@ def known_task_names() -> set[str]:
     global _importing_task_modules
     _importing_task_modules = True
     try:
-        with _celery_django_checks_skipped():
+        with celery_django_checks_skipped():
             current_app.loader.import_default_modules()
     except Exception as error:  # a broken task module must not crash `manage.py check`
         logger.debug("beat_store: importing the task modules failed: %s", error)
@@ -261,7 +276,7 @@ _importing_task_modules = False
 
 
 @contextmanager
-def _celery_django_checks_skipped() -> Iterator[None]:
+def celery_django_checks_skipped() -> Iterator[None]:
     """Celery's Django fix-up answers the ``import_modules`` signal by running every system check again, so
     importing the task modules from a check would run the checks inside the checks. ``CELERY_SKIP_CHECKS``
     is the fix-up's own switch to skip that run."""
@@ -298,3 +313,4 @@ def register() -> None:
     checks.register(check_database_supported, checks.Tags.compatibility)
     checks.register(check_sqlite_locking, checks.Tags.compatibility)
     checks.register(check_retired_settings, checks.Tags.compatibility)
+    checks.register(check_schedule_files_exist, checks.Tags.compatibility)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery import current_app
@@ -23,6 +24,14 @@ class BeatStoreSettings:
     def SCHEDULES(self) -> dict[str, dict[str, Any]]:
         """Schedules declared in settings: name -> fields (with a ``trigger`` spec)."""
         return dict(self._get("SCHEDULES", {}))
+
+    @property
+    def SCHEDULE_FILES(self) -> tuple[str, ...]:
+        """Files of schedules (INI, JSON, YAML) beat syncs at start like ``SCHEDULES``, as written in settings."""
+        value = self._get("SCHEDULE_FILES", ())
+        if isinstance(value, str | os.PathLike):  # one path given alone, not in a list
+            value = (value,)
+        return tuple(str(os.fspath(path)) for path in value)
 
     @property
     def MAX_POLL_INTERVAL(self) -> float:

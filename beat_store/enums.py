@@ -48,3 +48,4 @@ class ScheduleSource(models.TextChoices):
     CODE = "code", "code"
     SETTINGS = "settings", "settings"
     IMPORT = "import", "import"
+    FILE = "file", "file"

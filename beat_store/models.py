@@ -160,6 +160,14 @@ class Schedule(models.Model):
     )
     last_error = models.TextField(blank=True, editable=False, help_text="Why beat paused this schedule.")
     source = models.CharField(max_length=10, choices=ScheduleSource.choices, default=ScheduleSource.ADMIN)
+    # Null rather than "": a column with a default makes SQLite rebuild the table, dropping migration 0007's trigger.
+    source_file = models.CharField(
+        max_length=500,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="For source 'file': the BEAT_STORE_SCHEDULE_FILES file that declares it.",
+    )
 
     created_at = models.DateTimeField(
         default=dj_timezone.now,

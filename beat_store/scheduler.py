@@ -41,10 +41,12 @@ class Scheduler(beat.Scheduler):
 
         report = sync_declared_schedules(self.app)
         logger.info(
-            "beat_store: synced %d schedule(s) from settings, removed %d, refused %d (beat %s)",
+            "beat_store: synced %d schedule(s) from settings and schedule files, removed %d, refused %d, "
+            "files not read %d (beat %s)",
             len(report.saved),
             len(report.removed),
-            len(report.refused),
+            len(report.refused) + len(report.file_refused),
+            len(report.unreadable),
             engine.owner,
         )
 

@@ -133,3 +133,8 @@ BEAT_STORE_WORKER_CHECK_INTERVAL = float(os.environ.get("BEAT_STORE_WORKER_CHECK
 
 # Beat-side tests of bad declarations give their beat process schedules in settings, as JSON.
 BEAT_STORE_SCHEDULES = json.loads(os.environ.get("BEAT_STORE_TEST_SCHEDULES", "{}"))
+# The schedule-file test gives its beat process BEAT_STORE_SCHEDULE_FILES, as a JSON list of paths.
+BEAT_STORE_SCHEDULE_FILES = json.loads(os.environ.get("BEAT_STORE_TEST_SCHEDULE_FILES", "[]"))
+# The per-app declaration test has its beat import a task module that calls add_periodic_task, as autodiscovery would.
+if os.environ.get("BEAT_STORE_TEST_PER_APP_TASKS"):
+    CELERY_IMPORTS = ("tests.per_app_tasks",)

@@ -37,11 +37,12 @@ from beat_store.triggers import describe_trigger
 RECENT_EXECUTIONS = 20
 #: Posted by the pause/resume buttons of the schedule list: come back to the list, not the schedule's page.
 FROM_LIST = "_from_list"
-# Only settings are re-synced (at every beat start). A schedule made by add_schedule() in code stays editable:
-# its default conflict policy "do_nothing" never overwrites edits.
-DECLARED_SOURCES = (ScheduleSource.SETTINGS,)
+# Only settings and schedule files are re-synced (at every beat start). A schedule made by add_schedule() in
+# code stays editable: its default conflict policy "do_nothing" never overwrites edits.
+DECLARED_SOURCES = (ScheduleSource.SETTINGS, ScheduleSource.FILE)
 DECLARED_WHERE = {
     ScheduleSource.SETTINGS: "in settings (Celery's beat_schedule or BEAT_STORE_SCHEDULES)",
+    ScheduleSource.FILE: "in a schedule file (BEAT_STORE_SCHEDULE_FILES)",
 }
 
 
@@ -323,8 +324,11 @@ class ScheduleAdmin(admin.ModelAdmin):
         if not is_declared(obj):
             return None
         assert obj is not None
+        where = DECLARED_WHERE[ScheduleSource(obj.source)]
+        if obj.source == ScheduleSource.FILE and obj.source_file:
+            where = f"in the schedule file {obj.source_file}"
         return (
-            f"This schedule is declared {DECLARED_WHERE[ScheduleSource(obj.source)]}. It is read-only here: "
+            f"This schedule is declared {where}. It is read-only here: "
             "beat's next sync would undo any edit. Change its declaration instead. Run now, pause and resume "
             "still work; a 'paused' value in the declaration wins at the next sync."
         )
@@ -409,6 +413,7 @@ class ScheduleAdmin(admin.ModelAdmin):
         copy.name = unique_copy_name(schedule.name)
         copy.paused = True
         copy.source = ScheduleSource.ADMIN
+        copy.source_file = None
         copy.next_fire_at = copy.last_fire_at = copy.finished_at = None
         copy.last_error = ""
         copy.save()

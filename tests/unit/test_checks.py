@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -196,3 +197,13 @@ def test_sqlite_locking_check_reads_the_configured_databases() -> None:
 
     assert [message.id for message in messages] == ["beat_store.W005"]
     assert "'default'" in messages[0].msg
+
+
+def test_a_listed_schedule_file_that_does_not_exist_warns_naming_its_resolved_path(tmp_path: Path) -> None:
+    present = tmp_path / "present.ini"
+    present.write_text("", encoding="utf-8")
+    with override_settings(BASE_DIR=tmp_path, BEAT_STORE_SCHEDULE_FILES=["present.ini", "config/missing.ini"]):
+        messages = checks.check_schedule_files_exist(None)
+
+    assert [message.id for message in messages] == ["beat_store.W006"]
+    assert str(tmp_path / "config" / "missing.ini") in messages[0].msg
