@@ -21,6 +21,8 @@ id                      what it means
                         fail with ``database is locked``.
 ``beat_store.W006``     A file listed in ``BEAT_STORE_SCHEDULE_FILES`` does not exist (or is not a file): beat
                         logs it and keeps the schedules stored from it. Names the path as resolved.
+``beat_store.E005``     ``BEAT_STORE_TASK_DEFAULTS`` is malformed (an unknown field, a value out of range): names
+                        the entry and the field. Beat does not start with it.
 ======================  =====================================================================================
 
 No check may crash ``manage.py check``: the one that reads the database skips silently while the tables do not
@@ -42,7 +44,7 @@ from django.conf import settings
 from django.core import checks
 from django.db import DatabaseError, connection, connections
 
-from beat_store import receivers, wakeups
+from beat_store import receivers, task_defaults, wakeups
 from beat_store.conf import settings as beat_store_settings
 from beat_store.db.support import SUPPORTED, unsupported_reason
 from beat_store.models import Schedule
@@ -234,6 +236,17 @@ def check_schedule_files_exist(app_configs: Any, **kwargs: Any) -> list[checks.C
     ]
 
 
+def check_task_defaults(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    return [
+        checks.Error(
+            f"BEAT_STORE_TASK_DEFAULTS: {problem}.",
+            hint="See docs/reference/settings.md; beat does not start until it is fixed.",
+            id="beat_store.E005",
+        )
+        for problem in task_defaults.problems(beat_store_settings.TASK_DEFAULTS)
+    ]
+
+
 def configured_beat_scheduler() -> str:
     """The beat scheduler Celery is configured with, as a dotted path ('' when none is set)."""
     value = _celery_conf_value("beat_scheduler", "CELERY_BEAT_SCHEDULER")
@@ -314,3 +327,4 @@ def register() -> None:
     checks.register(check_sqlite_locking, checks.Tags.compatibility)
     checks.register(check_retired_settings, checks.Tags.compatibility)
     checks.register(check_schedule_files_exist, checks.Tags.compatibility)
+    checks.register(check_task_defaults, checks.Tags.compatibility)

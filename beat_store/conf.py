@@ -14,6 +14,9 @@ from beat_store.planning import DEFAULT_MAX_CATCH_UP
 _RETIRED_SETTINGS = ("PLAN_AHEAD",)
 
 
+_NO_TASK_DEFAULTS: dict[str, Any] = {}
+
+
 class BeatStoreSettings:
     """Each property reads Django settings when asked, so ``override_settings`` works in tests."""
 
@@ -83,6 +86,12 @@ class BeatStoreSettings:
         """Names, or ``*``/``?`` glob patterns of names, of the schedules that get per-schedule metric series."""
         value = self._get("METRICS_SCHEDULES", ())
         return (value,) if isinstance(value, str) else tuple(str(pattern) for pattern in value)
+
+    @property
+    def TASK_DEFAULTS(self) -> Any:
+        """Task name or glob pattern -> defaults for the fields a schedule leaves unset (``task_defaults``). The
+        value itself, not a copy: ``task_defaults`` compiles it once per value."""
+        return self._get("TASK_DEFAULTS", _NO_TASK_DEFAULTS)
 
     @property
     def SENTRY_CRONS(self) -> bool | frozenset[str]:

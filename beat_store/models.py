@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
+from beat_store import task_defaults
 from beat_store.compat import check_constraint
 from beat_store.conf import settings
 from beat_store.db.partial_indexes import without_replaced_warnings
@@ -108,11 +109,14 @@ class Schedule(models.Model):
     start_at = models.DateTimeField(null=True, blank=True, help_text="No fire time before this moment.")
     end_at = models.DateTimeField(null=True, blank=True, help_text="No fire time after this moment.")
 
+    # Null: unset, so BEAT_STORE_TASK_DEFAULTS (beat_store.task_defaults) or the built-in default applies.
     coalesce = models.CharField(
         max_length=10,
         choices=CoalescePolicy.choices,
-        default=CoalescePolicy.LATEST,
-        help_text="Which of several fire times missed together become runs.",
+        null=True,
+        blank=True,
+        default=None,
+        help_text="Which of several fire times missed together become runs; empty: the task's default, else latest.",
     )
     misfire_grace_time = models.FloatField(
         null=True,
@@ -127,9 +131,12 @@ class Schedule(models.Model):
         help_text="Days to keep this schedule's finished runs; empty: BEAT_STORE_KEEP_RUNS_DAYS.",
     )
     max_instances = models.PositiveIntegerField(
-        default=1,
+        null=True,
+        blank=True,
+        default=None,
         validators=[MinValueValidator(1)],
-        help_text="Runs of this schedule that may be open at once; a run beyond it is skipped.",
+        help_text="Runs of this schedule that may be open at once; a run beyond it is skipped. Empty: the task's "
+        "default, else 1.",
     )
     jitter = models.FloatField(
         null=True,
@@ -398,13 +405,22 @@ class Schedule(models.Model):
         )
 
     def timing_policy(self) -> TimingPolicy:
-        """How this schedule turns due fire times into runs (coalesce, grace time, max instances, jitter)."""
+        """How this schedule turns due fire times into runs (coalesce, grace time, max instances, jitter): its own
+        values, or for those it leaves unset, its task's defaults (``BEAT_STORE_TASK_DEFAULTS``)."""
         return TimingPolicy(
-            coalesce=CoalescePolicy(self.coalesce),
-            misfire_grace_time=self.misfire_grace_time,
-            max_instances=self.max_instances,
-            jitter=self.jitter,
+            coalesce=CoalescePolicy(self.option("coalesce")),
+            misfire_grace_time=self.option("misfire_grace_time"),
+            max_instances=self.option("max_instances"),
+            jitter=self.option("jitter"),
         )
+
+    def option(self, field: str) -> Any:
+        """The value of one of ``task_defaults.FIELDS`` for this schedule: its own, else its task's default."""
+        return task_defaults.value(self.task, field, getattr(self, field))
+
+    def option_origin(self, field: str) -> task_defaults.Resolved:
+        """:meth:`option` with where the value comes from (the schedule, settings, or beat_store's default)."""
+        return task_defaults.resolve(self.task, field, getattr(self, field))
 
     @property
     def is_finished(self) -> bool:

@@ -35,6 +35,16 @@ class Scheduler(beat.Scheduler):
             # Beat stops at once with one line, rather than ticking into the same failure forever.
             logger.critical("beat_store: %s", error)
             raise SystemExit(f"beat_store: {error}") from None
+        # Imported here for the reason given in _start_engine: Celery loads this module before Django is set up.
+        from beat_store import task_defaults
+        from beat_store.conf import settings
+
+        wrong_defaults = task_defaults.problems(settings.TASK_DEFAULTS)
+        if wrong_defaults:
+            # Not ignored here as the admin does: beat would then run every schedule with other timing than meant.
+            message = "BEAT_STORE_TASK_DEFAULTS: " + "; ".join(wrong_defaults)
+            logger.critical("beat_store: %s", message)
+            raise SystemExit(f"beat_store: {message}")
         engine = self._start_engine()
         # Same reason as in _start_engine: the sync writes models, so it is imported once Django is ready.
         from beat_store.declared import sync_declared_schedules

@@ -58,8 +58,8 @@ def monitor_config(schedule: Schedule) -> dict[str, Any] | None:
     if sentry_schedule is None:
         return None
     config: dict[str, Any] = {"schedule": sentry_schedule, "timezone": schedule.timezone}
-    if schedule.misfire_grace_time:
-        config["checkin_margin"] = max(1, -(-int(schedule.misfire_grace_time) // 60))  # whole minutes, rounded up
+    if grace := schedule.option("misfire_grace_time"):
+        config["checkin_margin"] = max(1, -(-int(grace) // 60))  # whole minutes, rounded up
     return config
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from beat_store import task_defaults
 from beat_store.enums import ExecutionStatus
 from beat_store.timezones import format_moment
 
@@ -79,3 +80,19 @@ def seconds(value: float | None) -> str:
     if value < 3600:
         return f"{sign}{int(value // 60)} min {int(value % 60):02d} s"
     return f"{sign}{int(value // 3600)} h {int(value % 3600 // 60):02d} min"
+
+
+#: How the admin names where a value in effect comes from (``task_defaults.Resolved.origin``).
+_ORIGIN_WORDS = {"settings": "default from settings", "built-in": "beat_store's default"}
+
+
+def defaults_in_effect(schedule: Any) -> str:
+    """One line per field the schedule leaves unset: the value it runs with, and where that comes from."""
+    lines = []
+    for name in task_defaults.FIELDS:
+        resolved = schedule.option_origin(name)
+        if resolved.origin == "schedule":
+            continue
+        shown = "none" if resolved.value in (None, "") else str(resolved.value)
+        lines.append(f"{name}: {shown} ({_ORIGIN_WORDS[resolved.origin]})")
+    return "\n".join(lines) or "—"

@@ -26,7 +26,15 @@ from django.utils.safestring import mark_safe
 
 from beat_store import api
 from beat_store.admin.chart import CHART_RUNS, ChartRun, render_run_chart
-from beat_store.admin.display import EMPTY, local_time, seconds, status_badge, time_of_day, timestamp_column
+from beat_store.admin.display import (
+    EMPTY,
+    defaults_in_effect,
+    local_time,
+    seconds,
+    status_badge,
+    time_of_day,
+    timestamp_column,
+)
 from beat_store.admin.run_now import run_now_with_view
 from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.exceptions import ScheduleLookupError
@@ -126,6 +134,7 @@ class ScheduleAdmin(admin.ModelAdmin):
     )
     state_fields = (
         "source",
+        "defaults_used",
         "next_fire_time",
         "last_fire_time",
         "finished_time",
@@ -189,6 +198,10 @@ class ScheduleAdmin(admin.ModelAdmin):
     @admin.display(description="trigger")
     def trigger_description(self, schedule: Schedule) -> str:
         return describe_trigger(schedule.trigger, schedule.timezone)
+
+    @admin.display(description="defaults in effect")
+    def defaults_used(self, schedule: Schedule) -> str:
+        return defaults_in_effect(schedule)
 
     next_fire_time = timestamp_column("next_fire_at", "next fire time")
     last_fire_time = timestamp_column("last_fire_at", "last fire time")
@@ -365,7 +378,7 @@ class ScheduleAdmin(admin.ModelAdmin):
                 messages.SUCCESS,
             )
         elif execution.status == ExecutionStatus.SKIPPED:
-            reason = execution.result or f"max instances ({schedule.max_instances}) reached"
+            reason = execution.result or f"max instances ({schedule.option('max_instances')}) reached"
             self.message_user(
                 request,
                 f"Did not run {schedule.name!r}: {reason}. The run is recorded as skipped; 'Run now (force)' sends "
@@ -398,7 +411,7 @@ class ScheduleAdmin(admin.ModelAdmin):
         how = (
             "fire times missed while paused are skipped"
             if from_now
-            else f"fire times missed while paused are run per its coalesce policy ({resumed.coalesce})"
+            else f"fire times missed while paused are run per its coalesce policy ({resumed.option('coalesce')})"
         )
         self.message_user(
             request,

@@ -13,7 +13,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone as dj_timezone
 from django.utils.safestring import SafeString
 
+from beat_store import task_defaults
 from beat_store.conf import settings
+from beat_store.enums import CoalescePolicy
 from beat_store.exceptions import InvalidTrigger
 from beat_store.forms.fields import BoundDateTimeWidget, DatalistInput, JSONTextField, time_zone_names
 from beat_store.forms.preview import FireTimePreview, preview_fire_times
@@ -146,6 +148,24 @@ class ScheduleForm(forms.ModelForm):
                 self.fields[name].help_text += f" Entered in the site's time zone ({site_zone})."
         if not self.instance.pk and "timezone" in self.fields:
             self.fields["timezone"].initial = settings.DEFAULT_TIMEZONE
+        self._explain_task_defaults()
+
+    def _explain_task_defaults(self) -> None:
+        """Say, next to each field a task default may fill, what an empty value means for this schedule."""
+        for name in task_defaults.FIELDS:
+            field = self.fields.get(name)
+            if field is None:
+                continue
+            if self.instance.task:
+                resolved = task_defaults.resolve(self.instance.task, name, None)
+                shown = "none" if resolved.value in (None, "") else resolved.value
+                where = "default from settings" if resolved.origin == "settings" else "beat_store's default"
+                field.help_text += f" Empty: {shown} ({where} for {self.instance.task}, BEAT_STORE_TASK_DEFAULTS)."
+            else:
+                field.help_text += " Empty: the task's default from BEAT_STORE_TASK_DEFAULTS, if it sets one."
+        coalesce = self.fields.get("coalesce")
+        if isinstance(coalesce, forms.ChoiceField):
+            coalesce.choices = [("", "— the task's default (else latest) —"), *CoalescePolicy.choices]
 
     @property
     def is_preview(self) -> bool:

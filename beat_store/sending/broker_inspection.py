@@ -55,7 +55,9 @@ def _pages(client: Any, key: str) -> Iterable[list[bytes]]:
 def _queue_names(app: Celery, runs: Iterable[SendableRun]) -> set[str]:
     names = {str(app.conf.task_default_queue or "celery")}
     names.update(str(name) for name in (app.amqp.queues or {}))
-    names.update(run.schedule.queue for run in runs if run.schedule is not None and run.schedule.queue)
+    names.update(
+        run.schedule.option("queue") for run in runs if run.schedule is not None and run.schedule.option("queue")
+    )
     return names
 
 

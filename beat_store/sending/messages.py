@@ -99,11 +99,12 @@ def run_headers(schedule: Schedule, run: SendableRun) -> dict[str, Any]:
 def expiry(schedule: Schedule, run: SendableRun, *, now: datetime) -> datetime | None:
     """The earlier of the schedule's ``expires`` (from sending) and the run's start deadline (spec rule 4)."""
     candidates = [run.deadline_at] if run.deadline_at is not None else []
-    if schedule.expires is not None:
+    expires = schedule.option("expires")
+    if expires is not None:
         try:
-            candidates.append(now + timedelta(seconds=schedule.expires))
+            candidates.append(now + timedelta(seconds=expires))
         except (OverflowError, ValueError, TypeError):
-            reason = f"expires={schedule.expires!r} is not a number of seconds a message can carry"
+            reason = f"expires={expires!r} is not a number of seconds a message can carry"
             raise UnbuildableMessage(reason) from None
     return min(candidates) if candidates else None
 
@@ -111,7 +112,7 @@ def expiry(schedule: Schedule, run: SendableRun, *, now: datetime) -> datetime |
 def _routing_options(schedule: Schedule) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for name in ("queue", "exchange", "routing_key"):
-        value = getattr(schedule, name)
+        value = schedule.option(name) if name == "queue" else getattr(schedule, name)
         if value:
             options[name] = value
     if schedule.priority is not None:
@@ -275,7 +276,7 @@ class MessageFactory:
     def _shape_key(run: SendableRun, schedule: Schedule, call: _Call) -> ShapeKey:
         return (
             run.task,
-            schedule.queue,
+            schedule.option("queue"),
             schedule.exchange,
             schedule.routing_key,
             schedule.priority,

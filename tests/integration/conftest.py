@@ -4,9 +4,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from tests.conftest import require_service
 from tests.integration.broker import PrivateRedis, free_port
+from tests.integration.migrating import APP
 from tests.integration.processes import CeleryProcesses
 
 
@@ -53,3 +56,13 @@ def celery_processes_on_private_redis(
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         print(processes.logs())
+
+
+@pytest.fixture
+def migration_executor() -> Iterator[MigrationExecutor]:
+    """A migration executor for data-migration tests; the test database is migrated forwards again afterwards."""
+    executor = MigrationExecutor(connection)
+    leaves = executor.loader.graph.leaf_nodes(APP)
+    yield executor
+    executor = MigrationExecutor(connection)
+    executor.migrate(leaves)

@@ -3,18 +3,16 @@ days (issue #13): run with Django's migration executor against the test database
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from apscheduler.triggers.cron.fields import DayOfWeekField
-from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from beat_store.triggers.weekdays import read_weekdays
+from tests.integration.migrating import APP, migrate
 
-APP = "beat_store"
 BEFORE = (APP, "0003_execution_fewer_indexes")
 RENUMBERED = (APP, "0004_day_of_week_crontab_numbering")
 A_MONDAY = datetime(2024, 1, 1).date()
@@ -29,22 +27,6 @@ def apscheduler3_days(text: str) -> set[int]:
     field = DayOfWeekField("day_of_week", text)
     days = [A_MONDAY + timedelta(days=offset) for offset in range(7)]
     return {day.weekday() for day in days if field.get_next_value(day) == field.get_value(day)}
-
-
-@pytest.fixture
-def executor() -> Iterator[MigrationExecutor]:
-    executor = MigrationExecutor(connection)
-    leaves = executor.loader.graph.leaf_nodes(APP)
-    yield executor
-    executor = MigrationExecutor(connection)
-    executor.migrate(leaves)
-
-
-def migrate(executor: MigrationExecutor, target: tuple[str, str]) -> Any:
-    """Migrate the test database to ``target``; the Schedule model as it is there."""
-    executor.loader.build_graph()
-    executor.migrate([target])
-    return executor.loader.project_state([target]).apps.get_model(APP, "Schedule")
 
 
 def add(schedule_model: Any, name: str, trigger: dict[str, Any], *, kind: str | None = None) -> None:
@@ -100,12 +82,12 @@ RENUMBERED_ROWS = {
 }
 
 
-def test_forwards_rewrites_numbered_weekdays_to_the_same_days_by_name(executor: MigrationExecutor) -> None:
-    old_model = migrate(executor, BEFORE)
+def test_forwards_rewrites_numbered_weekdays_to_the_same_days_by_name(migration_executor: MigrationExecutor) -> None:
+    old_model = migrate(migration_executor, BEFORE)
     for name, trigger in OLD_ROWS.items():
         add(old_model, name, trigger)
 
-    new_model = migrate(executor, RENUMBERED)
+    new_model = migrate(migration_executor, RENUMBERED)
 
     assert triggers(new_model) == RENUMBERED_ROWS
     for name in ("weekdays by number", "sunday by number", "every other day"):
@@ -114,18 +96,18 @@ def test_forwards_rewrites_numbered_weekdays_to_the_same_days_by_name(executor: 
     assert set(new_model.objects.values_list("next_fire_at", flat=True)) == {NEXT_FIRE_AT}
 
 
-def test_forwards_rewrites_a_row_whose_trigger_kind_is_stale(executor: MigrationExecutor) -> None:
-    old_model = migrate(executor, BEFORE)
+def test_forwards_rewrites_a_row_whose_trigger_kind_is_stale(migration_executor: MigrationExecutor) -> None:
+    old_model = migrate(migration_executor, BEFORE)
     add(old_model, "updated with update()", {"type": "cron", "day_of_week": "0", "hour": "9"}, kind="interval")
 
-    new_model = migrate(executor, RENUMBERED)
+    new_model = migrate(migration_executor, RENUMBERED)
 
     assert new_model.objects.get().trigger == {"type": "cron", "day_of_week": "mon", "hour": "9"}
 
 
-def test_backwards_rewrites_what_apscheduler3_would_read_differently(executor: MigrationExecutor) -> None:
-    migrate(executor, BEFORE)
-    new_model = migrate(executor, RENUMBERED)
+def test_backwards_rewrites_what_apscheduler3_would_read_differently(migration_executor: MigrationExecutor) -> None:
+    migrate(migration_executor, BEFORE)
+    new_model = migrate(migration_executor, RENUMBERED)
     current = {
         "sunday by number": {"type": "cron", "day_of_week": "0", "hour": "9"},
         "weekdays by number": {"type": "cron", "day_of_week": "1-5", "hour": "9"},
@@ -136,7 +118,7 @@ def test_backwards_rewrites_what_apscheduler3_would_read_differently(executor: M
     for name, trigger in current.items():
         add(new_model, name, trigger)
 
-    old_model = migrate(executor, BEFORE)
+    old_model = migrate(migration_executor, BEFORE)
 
     restored = triggers(old_model)
     assert restored["sunday by number"]["day_of_week"] == "sun"
@@ -148,13 +130,13 @@ def test_backwards_rewrites_what_apscheduler3_would_read_differently(executor: M
         assert apscheduler3_days(restored[name]["day_of_week"]) == read_weekdays(current[name]["day_of_week"]), name
 
 
-def test_forwards_then_backwards_keeps_every_schedules_days(executor: MigrationExecutor) -> None:
-    old_model = migrate(executor, BEFORE)
+def test_forwards_then_backwards_keeps_every_schedules_days(migration_executor: MigrationExecutor) -> None:
+    old_model = migrate(migration_executor, BEFORE)
     for name, trigger in OLD_ROWS.items():
         add(old_model, name, trigger)
 
-    migrate(executor, RENUMBERED)
-    round_trip = triggers(migrate(executor, BEFORE))
+    migrate(migration_executor, RENUMBERED)
+    round_trip = triggers(migrate(migration_executor, BEFORE))
 
     for name, trigger in OLD_ROWS.items():
         if "day_of_week" in trigger:

@@ -63,7 +63,7 @@ def test_an_ini_file_declares_its_sections_with_defaults_for_what_it_omits(tmp_p
     assert nightly.fields["kwargs"] == {"x": 1, "y": 2}
     # Omitted fields are written back to their defaults, so deleting a line undoes it...
     assert nightly.fields["start_at"] is None
-    assert nightly.fields["coalesce"] == "latest"
+    assert nightly.fields["coalesce"] is None  # unset: the task's default (BEAT_STORE_TASK_DEFAULTS) applies
     # ...but not `paused`: a pause made in the admin survives a sync unless the file says otherwise.
     assert "paused" not in nightly.fields
     assert not declarations.refused
