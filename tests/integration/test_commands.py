@@ -56,6 +56,7 @@ def schedules() -> list[Schedule]:
             priority=7,
             expires=60.0,
             headers={"team": "ops"},
+            metadata={"owner": "équipe ops", "ticket": 42, "tags": ["billing", None]},
         ),
         add_schedule(
             "weekday-morning",
