@@ -4,8 +4,8 @@ What ``beat_store_export --format supervisord|systemd`` writes. Rendering is pur
 :class:`Deployment` says what to run and where, the command finds those values for the current project.
 
 Several beats on one host are safe with beat_store (docs/spec.md rule 10). Each beat is started with
-``--pidfile=`` (no pid file): Celery's default, ``celerybeat.pid`` in the working directory, would stop a second
-beat in the same directory from starting.
+``--pidfile=`` (no pid file), so that they can share one working directory: a pid file there, from a Celery
+configuration or version that writes one, would keep all but the first from starting.
 """
 
 from __future__ import annotations

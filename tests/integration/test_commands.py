@@ -444,6 +444,28 @@ def test_export_supervisord_to_a_file_with_output(project_environment: None, tmp
     assert "[program:beat_store-beat]" in path.read_text()
 
 
+def test_export_processes_writes_full_paths_for_a_bare_python_and_relative_folders(
+    project_environment: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import configparser
+
+    monkeypatch.chdir(tmp_path)
+    python = Path(sys.executable)
+    monkeypatch.setenv("PATH", str(python.parent))
+
+    text = run(
+        "beat_store_export", "--format", "supervisord", "--app", "tests.celery_app", "--python", python.name,
+        "--directory", "project", "--log-dir", "logs",
+    )  # fmt: skip
+
+    parser = configparser.RawConfigParser()
+    parser.read_string(text)
+    beat = parser["program:beat_store-beat"]
+    assert beat["command"].startswith(f"{python.parent / python.name} -m celery ")
+    assert beat["directory"] == str(tmp_path / "project")
+    assert beat["stdout_logfile"].startswith(f"{tmp_path / 'logs'}/")
+
+
 def test_export_processes_finds_the_app_in_celery_app(
     project_environment: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -460,6 +482,7 @@ def test_export_processes_finds_the_app_in_celery_app(
         (["--format", "systemd"], "no Celery app found at 'tests'"),
         (["--format", "systemd", "--app", "tests.no_such_module"], "no Celery app found at 'tests.no_such_module'"),
         (["--format", "systemd", "--app", "tests.celery_app", "--beats", "-1"], "0 or more"),
+        (["--format", "systemd", "--app", "tests.celery_app", "--python", "no-such-python3"], "no such program"),
         (["--format", "systemd", "--app", "tests.celery_app", "--output", "units.txt"], "use --output-dir"),
         (["--format", "supervisord", "--app", "tests.celery_app", "nightly"], "give no NAME"),
         (["--format", "json", "--app", "tests.celery_app"], "--app: only with --format supervisord"),
@@ -470,6 +493,7 @@ def test_export_processes_finds_the_app_in_celery_app(
         "an app that cannot be derived",
         "an app that does not exist",
         "a negative count",
+        "a python not in PATH",
         "systemd into one file",
         "schedule names with processes",
         "process options with json",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,7 @@ def _deployment(options: dict[str, Any]) -> Deployment:
         return Deployment(
             app=app,
             directory=directory,
-            celery=(options["python"] or sys.executable, "-m", "celery"),
+            celery=(_python(options["python"]), "-m", "celery"),
             environment=environment,
             beats=1 if options["beats"] is None else options["beats"],
             workers=1 if options["workers"] is None else options["workers"],
@@ -155,6 +156,16 @@ def _deployment(options: dict[str, Any]) -> Deployment:
         )
     except DeploymentError as error:
         raise CommandError(str(error)) from error
+
+
+def _python(given: str | None) -> str:
+    """The interpreter's full path: systemd runs no bare command name, and PATH differs under supervisord."""
+    if not given:
+        return sys.executable
+    found = given if os.path.isabs(given) else shutil.which(given)
+    if found is None:
+        raise CommandError(f"--python {given!r}: no such program in PATH; give its full path")
+    return os.path.abspath(found)
 
 
 def _check_app(app: str, *, derived: bool) -> None:
