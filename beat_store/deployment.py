@@ -91,11 +91,13 @@ def _supervisord_command(argv: Sequence[str]) -> str:
 
 
 def _supervisord_environment(environment: dict[str, str]) -> str:
-    # KEY="value" pairs, comma separated; supervisord reads the quotes with shlex.
-    return ",".join(
-        f'{name}="{supervisord_escape(value).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for name, value in sorted(environment.items())
-    )
+    # KEY="value" pairs, comma separated; supervisord reads them with shlex, where a double-quoted value keeps
+    # its commas and spaces and a backslash escapes the next " or \.
+    return ",".join(f'{name}="{_double_quoted(value)}"' for name, value in sorted(environment.items()))
+
+
+def _double_quoted(value: str) -> str:
+    return supervisord_escape(value).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def render_supervisord(deployment: Deployment) -> str:

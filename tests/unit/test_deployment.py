@@ -22,12 +22,12 @@ from beat_store.deployment import (
     systemd_as_one_text,
 )
 
-#: Values that need quoting or escaping in both formats: spaces, %, $, a double quote.
+#: Values that need quoting or escaping in both formats: spaces, %, $, a double quote, a backslash.
 AWKWARD = Deployment(
     app="proj",
     directory="/srv/my project/100%",
     celery=("/opt/venv with space/bin/python", "-m", "celery"),
-    environment={"DJANGO_SETTINGS_MODULE": "proj.settings", "MOTTO": 'say "hi" for 5$ 100%'},
+    environment={"DJANGO_SETTINGS_MODULE": "proj.settings", "MOTTO": 'say "hi" for 5$ 100% \\o/'},
     beats=2,
     workers=3,
     user="celery",
@@ -107,7 +107,7 @@ def test_supervisord_environment_is_quoted_for_its_shlex_reading() -> None:
 
     pairs = shlex.split(expand(parser, "program:beat_store-beat", "environment").replace(",", " "))
 
-    assert pairs == ["DJANGO_SETTINGS_MODULE=proj.settings", 'MOTTO=say "hi" for 5$ 100%']
+    assert pairs == ["DJANGO_SETTINGS_MODULE=proj.settings", 'MOTTO=say "hi" for 5$ 100% \\o/']
 
 
 def test_supervisord_without_a_log_dir_uses_its_own_log_files() -> None:
@@ -196,7 +196,7 @@ def test_systemd_environment_is_one_line_per_variable_with_the_settings_module()
 
     assert lines == [
         "Environment=DJANGO_SETTINGS_MODULE=proj.settings",
-        'Environment="MOTTO=say \\"hi\\" for 5$ 100%%"',
+        'Environment="MOTTO=say \\"hi\\" for 5$ 100%% \\\\o/"',
     ]
 
 
@@ -219,7 +219,7 @@ def test_systemd_on_one_text_names_each_file_in_a_comment() -> None:
 def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
     directory = tmp_path / "project dir"
     directory.mkdir()
-    units = render_systemd(deployment(directory=str(directory), beats=2, environment={"A": "1 2%"}))
+    units = render_systemd(deployment(directory=str(directory), beats=2, environment={"A": '1 2% "q" \\b $x'}))
     for name, text in units.items():
         (tmp_path / name).write_text(text)
     # verify needs instances of the templates: their files under an instance's name.
