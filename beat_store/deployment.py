@@ -91,13 +91,20 @@ def _supervisord_command(argv: Sequence[str]) -> str:
 
 
 def _supervisord_environment(environment: dict[str, str]) -> str:
-    # KEY="value" pairs, comma separated; supervisord reads them with shlex, where a double-quoted value keeps
-    # its commas and spaces and a backslash escapes the next " or \.
-    return ",".join(f'{name}="{_double_quoted(value)}"' for name, value in sorted(environment.items()))
+    # KEY="value" pairs, comma separated; the quotes keep commas, spaces and "#" in the value.
+    return ",".join(f"{name}={_supervisord_quoted(name, value)}" for name, value in sorted(environment.items()))
 
 
-def _double_quoted(value: str) -> str:
-    return supervisord_escape(value).replace("\\", "\\\\").replace('"', '\\"')
+def _supervisord_quoted(name: str, value: str) -> str:
+    """supervisord reads ``environment=`` with a non-POSIX shlex: a quoted value ends at the next quote of its
+    kind (no escapes; a backslash is itself), then loses any quote at either end. So a value is quoted with the
+    quote it does not contain, and one that cannot be written so is refused rather than passed on changed."""
+    for quote in ('"', "'"):
+        if quote not in value and not value.startswith(("'", '"')) and not value.endswith(("'", '"')):
+            return f"{quote}{supervisord_escape(value)}{quote}"
+    raise DeploymentError(
+        f"supervisord cannot pass {name}={value!r} in environment= (both quote kinds, or a quote at an end)"
+    )
 
 
 def render_supervisord(deployment: Deployment) -> str:
@@ -162,7 +169,9 @@ def _supervisord_program(
     if deployment.environment:
         lines.append(f"environment={_supervisord_environment(deployment.environment)}")
     if deployment.log_dir:
-        log = supervisord_escape(str(PurePosixPath(deployment.log_dir)))
+        # supervisord expands a log file's name twice (as every value, then as a log file name): a literal %
+        # is written %%%% to survive both.
+        log = supervisord_escape(supervisord_escape(str(PurePosixPath(deployment.log_dir))))
         lines.append(f"stdout_logfile={log}/%(program_name)s_%(process_num)d.log")
         lines.append(f"stderr_logfile={log}/%(program_name)s_%(process_num)d.err.log")
     else:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import configparser
+import dataclasses
+import os
+import pwd
 import shlex
 import shutil
 import subprocess
@@ -98,16 +101,63 @@ def test_supervisord_stops_warmly_restarts_and_logs() -> None:
         assert expand(parser, section, "directory") == "/srv/my project/100%"
     assert parser[beat].getint("stopwaitsecs") == 60
     assert parser[worker].getint("stopwaitsecs") == 600
-    assert expand(parser, worker, "stdout_logfile", 2) == "/var/log/proj 1%/beat_store-worker_2.log"
-    assert expand(parser, worker, "stderr_logfile", 2) == "/var/log/proj 1%/beat_store-worker_2.err.log"
+    # Expanded twice by supervisord (see render_supervisord): once here, once more when used.
+    assert expand(parser, worker, "stdout_logfile", 2) % {} == "/var/log/proj 1%/beat_store-worker_2.log"
+    assert expand(parser, worker, "stderr_logfile", 2) % {} == "/var/log/proj 1%/beat_store-worker_2.err.log"
 
 
-def test_supervisord_environment_is_quoted_for_its_shlex_reading() -> None:
+def supervisord_environment(value: str) -> dict[str, str]:
+    """``environment=`` read as supervisord 4 reads it (supervisor.datatypes.dict_of_key_value_pairs): a
+    non-POSIX shlex, whose quotes end at the next quote of their kind, then the quotes stripped."""
+    lexer = shlex.shlex(value)
+    lexer.wordchars += "/.+-():"
+    tokens = list(lexer)
+    assert all(tokens[i + 1] == "=" for i in range(0, len(tokens), 4)), tokens
+    return {tokens[i]: tokens[i + 2].strip("'\"") for i in range(0, len(tokens), 4)}
+
+
+def test_supervisord_environment_is_quoted_for_its_reading() -> None:
     parser = read_supervisord(render_supervisord(AWKWARD))
 
-    pairs = shlex.split(expand(parser, "program:beat_store-beat", "environment").replace(",", " "))
+    environment = supervisord_environment(expand(parser, "program:beat_store-beat", "environment"))
 
-    assert pairs == ["DJANGO_SETTINGS_MODULE=proj.settings", 'MOTTO=say "hi" for 5$ 100% \\o/']
+    assert environment == {"DJANGO_SETTINGS_MODULE": "proj.settings", "MOTTO": 'say "hi" for 5$ 100% \\o/'}
+
+
+@pytest.mark.parametrize("value", ['it\'s "both"', "'quoted at the start", 'quoted at the end"'])
+def test_supervisord_refuses_an_environment_value_it_would_change(value: str) -> None:
+    with pytest.raises(DeploymentError, match="supervisord cannot pass"):
+        render_supervisord(deployment(environment={"A": value}))
+
+
+def test_supervisord_itself_reads_the_programs(tmp_path: Path) -> None:
+    options = pytest.importorskip("supervisor.options", reason="supervisor is not installed")
+    config = tmp_path / "supervisord.conf"
+    logs = tmp_path / "logs 1%"
+    logs.mkdir()
+    # supervisord looks the user up and checks the log folder: ones that exist.
+    awkward = dataclasses.replace(AWKWARD, user=pwd.getpwuid(os.getuid()).pw_name, log_dir=str(logs))
+    config.write_text(f"[supervisord]\nlogfile={tmp_path}/supervisord.log\n\n{render_supervisord(awkward)}")
+    server = options.ServerOptions()
+
+    server.realize(args=["-c", str(config)])
+
+    groups = {group.name: group.process_configs for group in server.process_group_configs}
+    assert [process.name for process in groups["beat_store"]] == [
+        "beat_store-beat_1",
+        "beat_store-beat_2",
+        "beat_store-worker_1",
+        "beat_store-worker_2",
+        "beat_store-worker_3",
+    ]
+    worker = groups["beat_store"][4]
+    assert shlex.split(worker.command)[-2:] == ["-n", "beat_store-worker-3@%h"]
+    assert shlex.split(worker.command)[0] == "/opt/venv with space/bin/python"
+    assert worker.directory == "/srv/my project/100%"
+    assert worker.environment == {"DJANGO_SETTINGS_MODULE": "proj.settings", "MOTTO": 'say "hi" for 5$ 100% \\o/'}
+    assert worker.stdout_logfile == f"{logs}/beat_store-worker_3.log"
+    assert (worker.stopwaitsecs, worker.killasgroup, worker.stopasgroup) == (600, True, False)
+    assert worker.uid == os.getuid()
 
 
 def test_supervisord_without_a_log_dir_uses_its_own_log_files() -> None:

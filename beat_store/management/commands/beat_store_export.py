@@ -102,15 +102,18 @@ class Command(BeatStoreCommand):
         fmt = options["format"]
         if options["names"]:
             raise CommandError(f"--format {fmt} writes process definitions, not schedules: give no NAME")
+        if fmt == "systemd" and options["output"]:
+            raise CommandError("--format systemd writes several unit files: use --output-dir DIR")
         deployment = _deployment(options)
-        if fmt == "supervisord":
-            text = render_supervisord(deployment)
-            files = {f"{deployment.name}.conf": text}
-        else:
-            if options["output"]:
-                raise CommandError("--format systemd writes several unit files: use --output-dir DIR")
-            files = render_systemd(deployment)
-            text = systemd_as_one_text(files)
+        try:
+            if fmt == "supervisord":
+                text = render_supervisord(deployment)
+                files = {f"{deployment.name}.conf": text}
+            else:
+                files = render_systemd(deployment)
+                text = systemd_as_one_text(files)
+        except DeploymentError as error:  # a value this format cannot write
+            raise CommandError(str(error)) from error
         if options["output"]:
             _write(Path(options["output"]), text)
         elif options["output_dir"]:
