@@ -267,9 +267,20 @@ def test_systemd_on_one_text_names_each_file_in_a_comment() -> None:
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
-    directory = tmp_path / "project dir"
+    """systemd's own reading of keys, quoting and the executable. (It does not report a stray %: the tests
+    above check that every % is doubled.)"""
+    directory, logs = tmp_path / "project dir 100%", tmp_path / "logs 1%"
     directory.mkdir()
-    units = render_systemd(deployment(directory=str(directory), beats=2, environment={"A": '1 2% "q" \\b $x'}))
+    logs.mkdir()
+    units = render_systemd(
+        deployment(
+            directory=str(directory),
+            celery=(sys.executable, "-m", "celery", "--workdir", "$HOME 100%"),
+            beats=2,
+            environment={"A": '1 2% "q" \\b $x'},
+            log_dir=str(logs),
+        )
+    )
     for name, text in units.items():
         (tmp_path / name).write_text(text)
     # verify needs instances of the templates: their files under an instance's name.
