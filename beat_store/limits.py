@@ -19,7 +19,7 @@ MAX_SECONDS = 10 * 366 * 86_400
 #: conversions near years 1 and 9999 leave the range Python's ``datetime`` can hold.
 EARLIEST_MOMENT = datetime(1900, 1, 1, tzinfo=timezone.utc)
 LATEST_MOMENT = datetime(9998, 12, 31, tzinfo=timezone.utc)
-#: Nesting of lists and objects in ``args``, ``kwargs``, ``headers`` and trigger specs. Whole numbers stay
+#: Nesting of lists and objects in ``args``, ``kwargs``, ``headers``, ``metadata`` and trigger specs. Whole numbers stay
 #: within 64 bits (``-2**63 <= n < 2**63``).
 MAX_JSON_DEPTH = 32
 #: Encoded size of ``args`` plus ``kwargs`` (and of ``headers``): they travel in every message of the schedule.

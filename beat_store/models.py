@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from typing import Any
@@ -55,6 +56,7 @@ DEFINITION_FIELDS = (
     "expires",
     "headers",
     "keep_runs_days",
+    "metadata",
 )
 
 _NOT_LOADED = object()
@@ -64,6 +66,18 @@ BEAT_STATE_FIELDS = ("next_fire_at", "last_fire_at", "finished_at")
 
 #: Fields whose change means the stored ``next_fire_at`` no longer follows from the schedule.
 TIMING_FIELDS = ("trigger", "timezone", "start_at", "end_at")
+
+
+class UnescapedJSONEncoder(json.JSONEncoder):
+    """JSON with non-ASCII characters written as they are (``"é"``, not ``"\\u00e9"``).
+
+    SQLite and MariaDB store a JSONField as the encoded text: with Django's default escapes, the admin's search
+    (which reads that text, see ScheduleAdmin.get_search_results) would not find "café" in ``{"team": "café"}``.
+    PostgreSQL and MySQL store JSON parsed, so this changes nothing there.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "ensure_ascii": False})
 
 
 def _default_timezone() -> str:
@@ -159,6 +173,13 @@ class Schedule(models.Model):
         help_text="Seconds after sending when a worker should no longer start the run.",
     )
     headers = models.JSONField(default=dict, blank=True, help_text="Extra message headers, a JSON object.")
+    # Not a timing field (TIMING_FIELDS) and never sent with a run: editing it alone leaves next_fire_at be.
+    metadata = models.JSONField(
+        default=dict,
+        blank=True,
+        encoder=UnescapedJSONEncoder,
+        help_text="Your own notes on the schedule (owner, ticket, team...), a JSON object; never sent to the task.",
+    )
 
     next_fire_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_fire_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -264,6 +285,7 @@ class Schedule(models.Model):
             ("kwargs", "Keyword arguments"),
             ("headers", "Headers"),
             ("trigger", "Trigger"),
+            ("metadata", "Metadata"),
         )
         for name, what in json_fields:
             try:
@@ -321,6 +343,8 @@ class Schedule(models.Model):
             raise ValidationError({"kwargs": "Keyword arguments must be a JSON object."})
         if not isinstance(self.headers, dict):
             raise ValidationError({"headers": "Headers must be a JSON object."})
+        if not isinstance(self.metadata, dict):
+            raise ValidationError({"metadata": 'Metadata must be a JSON object, e.g. {"owner": "ops"}.'})
         reserved = sorted(name for name in self.headers if reserved_header(name))
         if reserved:
             raise ValidationError(

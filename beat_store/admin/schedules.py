@@ -9,8 +9,8 @@ from urllib.parse import urlencode, urlsplit
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, OuterRef, QuerySet, Subquery, TextField
+from django.db.models.functions import Cast, Coalesce
 from django.http import (
     Http404,
     HttpRequest,
@@ -122,7 +122,8 @@ class ScheduleAdmin(admin.ModelAdmin):
         "state",
     )
     list_filter = (LastRunStatusFilter, StateFilter, "source", "trigger_kind", TaskFilter)
-    search_fields = ("name", "task", "description")
+    # metadata_text: the metadata as JSON text (see get_search_results), so a term matches its keys and values.
+    search_fields = ("name", "task", "description", "metadata_text")
     show_full_result_count = False
     list_per_page = 50
     actions = (
@@ -150,6 +151,7 @@ class ScheduleAdmin(admin.ModelAdmin):
         ("Arguments", {"fields": ("args", "kwargs")}),
         ("Timing policy", {"fields": ("coalesce", "misfire_grace_time", "max_instances", "jitter")}),
         ("History", {"fields": ("keep_runs_days",)}),
+        ("Metadata", {"fields": ("metadata",)}),
         (
             "Celery message options",
             {
@@ -180,6 +182,16 @@ class ScheduleAdmin(admin.ModelAdmin):
                 failed_count=_count_of(runs.filter(status=ExecutionStatus.FAILED)),
             )
         )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Schedule], search_term: str
+    ) -> tuple[QuerySet[Schedule], bool]:
+        # Casting the JSON column to text searches inside it the same way on PostgreSQL (jsonb::text), MySQL,
+        # MariaDB and SQLite (JSON stored as text), with Django's icontains; no JSON path operator is portable.
+        # An alias (not an annotation): nothing is selected, and only a search pays for the cast.
+        if search_term:
+            queryset = queryset.alias(metadata_text=Cast("metadata", output_field=TextField()))
+        return super().get_search_results(request, queryset, search_term)
 
     def get_list_display(self, request: HttpRequest) -> Any:
         if not self.has_operate_permission(request):

@@ -123,6 +123,12 @@ class ScheduleForm(forms.ModelForm):
         example='{"tenant": "acme"}',
         help_text="Extra message headers, a JSON object. beat_store adds its own beat_store_* headers.",
     )
+    metadata = JSONTextField(
+        expected=dict,
+        label_for_errors="Metadata",
+        example='{"owner": "ops", "ticket": "OPS-12"}',
+        help_text="Your own notes on the schedule, a JSON object; found by the list's search, never sent to the task.",
+    )
     timezone = forms.CharField(max_length=63, widget=DatalistInput(time_zone_names), help_text=TIMING_HELP["timezone"])
 
     class Meta:

@@ -523,6 +523,39 @@ def test_editing_a_schedule_keeps_its_trigger_fields(admin_client: Client) -> No
     assert 'name="trigger-interval_hours" value="2"' in page
 
 
+def test_metadata_is_edited_as_json_and_saving_it_alone_keeps_the_next_fire_time(admin_client: Client) -> None:
+    admin_client.post(ADD_URL, form_data(metadata='{"owner": "ops"}'))
+    schedule = Schedule.objects.get(name="nightly report")
+    assert schedule.metadata == {"owner": "ops"}
+    planned = timezone.now() + timedelta(days=3)  # as if beat had moved it on since the form was opened
+    Schedule.objects.filter(pk=schedule.pk).update(next_fire_at=planned)
+    url = reverse("admin:beat_store_schedule_change", args=[schedule.pk])
+    assert "{&quot;owner&quot;: &quot;ops&quot;}" in admin_client.get(url).content.decode()
+
+    response = admin_client.post(url, form_data(metadata='{"owner": "dev", "ticket": 12}'))
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    schedule.refresh_from_db()
+    assert schedule.metadata == {"owner": "dev", "ticket": 12}
+    assert schedule.next_fire_at == planned
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ('["ops"]', "Metadata must be a JSON object such as"),
+        ('{"owner": ', "Not valid JSON"),
+    ],
+    ids=["a list", "broken JSON"],
+)
+def test_metadata_that_is_not_a_json_object_is_a_form_error(admin_client: Client, metadata: str, message: str) -> None:
+    response = admin_client.post(ADD_URL, form_data(metadata=metadata))
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Schedule.objects.exists()
+
+
 # --- list -------------------------------------------------------------------------------------------------
 
 
@@ -622,6 +655,11 @@ def test_list_query_count_does_not_grow_with_the_number_of_schedules(
         ("trigger_kind=interval", "resting", "healthy"),
         ("task=tests.fail", "failing", "healthy"),
         ("q=nightly", "healthy", "failing"),
+        ("q=billing", "healthy", "failing"),
+        ("q=BILLING", "healthy", "failing"),
+        ("q=%C3%A9quipe", "failing", "healthy"),
+        ("q=billing+nightly", "healthy", "failing"),
+        ("q=owner", "healthy", "new"),
     ],
     ids=[
         "last run failed",
@@ -631,11 +669,18 @@ def test_list_query_count_does_not_grow_with_the_number_of_schedules(
         "interval triggers",
         "one task",
         "search in the description",
+        "search in the metadata's values",
+        "metadata search ignores case",
+        "metadata search with a non-ascii term",
+        "terms matched in the metadata and the description",
+        "search in the metadata's keys",
     ],
 )
 def test_list_filters_and_search(admin_client: Client, query: str, shown: str, hidden: str) -> None:
-    add_execution(make_schedule("healthy", description="nightly export"), minutes_ago=1)
-    add_execution(make_schedule("failing", task="tests.fail"), minutes_ago=1, status=ExecutionStatus.FAILED)
+    healthy = make_schedule("healthy", description="nightly export", metadata={"owner": "Billing", "ticket": 7})
+    add_execution(healthy, minutes_ago=1)
+    failing = make_schedule("failing", task="tests.fail", metadata={"owner": "équipe ops"})
+    add_execution(failing, minutes_ago=1, status=ExecutionStatus.FAILED)
     make_schedule("new")
     make_schedule("resting", paused=True, trigger={"type": "interval", "minutes": 5})
     make_schedule("declared", source=ScheduleSource.SETTINGS)
@@ -1028,3 +1073,27 @@ def test_start_and_end_say_which_zone_they_are_read_in(admin_client: Client) -> 
     page = admin_client.get(ADD_URL).content.decode()
 
     assert page.count("Entered in the site's time zone (Europe/Paris).") == 2
+
+
+@override_settings(BEAT_STORE_TASK_DEFAULTS={"tests.*": {"coalesce": "earliest", "queue": "reports"}})
+def test_the_change_page_says_which_defaults_a_schedule_uses_and_where_they_come_from(admin_client: Client) -> None:
+    schedule = Schedule.objects.create(
+        name="defaulted", task="tests.add", trigger={"type": "interval", "hours": 1}, max_instances=3
+    )
+
+    page = admin_client.get(reverse("admin:beat_store_schedule_change", args=[schedule.pk])).content.decode()
+
+    assert "coalesce: earliest (default from settings)" in page
+    assert "queue: reports (default from settings)" in page
+    assert "max_instances: " not in page  # its own value, not a default
+    assert "misfire_grace_time: none (beat_store&#x27;s default)" in page
+    assert "Empty: earliest (default from settings for tests.add, BEAT_STORE_TASK_DEFAULTS)." in page
+
+
+def test_saving_the_form_with_empty_policy_fields_leaves_them_unset(admin_client: Client) -> None:
+    response = admin_client.post(ADD_URL, form_data(name="unset", coalesce="", max_instances=""))
+
+    assert response.status_code == 302
+    schedule = Schedule.objects.get(name="unset")
+    assert (schedule.coalesce, schedule.max_instances) == (None, None)
+    assert schedule.timing_policy().max_instances == 1

@@ -83,6 +83,10 @@ def test_replace_with_the_same_timing_keeps_the_next_fire_time() -> None:
         (EVERY_MINUTE, {"jitter": -1}, "jitter"),
         (EVERY_MINUTE, {"priority": 300}, "priority"),
         (EVERY_MINUTE, {"headers": ["not", "an", "object"]}, "headers"),
+        (EVERY_MINUTE, {"metadata": ["not", "an", "object"]}, "metadata"),
+        (EVERY_MINUTE, {"metadata": "owner=ops"}, "metadata"),
+        (EVERY_MINUTE, {"metadata": {"ratio": float("nan")}}, "metadata"),
+        (EVERY_MINUTE, {"metadata": {"note": "x" * 300_000}}, "metadata"),
     ],
     ids=[
         "a minute out of range",
@@ -94,6 +98,10 @@ def test_replace_with_the_same_timing_keeps_the_next_fire_time() -> None:
         "a negative jitter",
         "a priority above 255",
         "headers that are not an object",
+        "metadata that is a list",
+        "metadata that is text",
+        "metadata holding NaN",
+        "metadata over the JSON size limit",
     ],
 )
 def test_invalid_values_raise_a_validation_error_naming_the_field_and_write_nothing(
@@ -383,3 +391,57 @@ def test_declared_schedules_read_naive_bounds_in_their_zone_and_refuse_a_dst_gap
     assert Schedule.objects.get(name="paris mornings").start_at == datetime(2026, 1, 1, 8, 0, tzinfo=dt_timezone.utc)
     assert report.refused["in the gap"].startswith("start_at: 2026-03-29T02:30:00 does not exist in Europe/Paris")
     assert not Schedule.objects.filter(name="in the gap").exists()
+
+
+# --- metadata ------------------------------------------------------------------------------------------------
+
+
+def test_add_schedule_stores_metadata_as_given() -> None:
+    metadata = {"owner": "équipe ops", "ticket": 42, "tags": ["billing"], "nested": {"on_call": None}}
+
+    add_schedule("job", "tests.add", HOURLY, metadata=metadata)
+
+    assert Schedule.objects.get(name="job").metadata == metadata
+
+
+def test_a_schedule_without_metadata_has_an_empty_object() -> None:
+    assert add_schedule("job", "tests.add", HOURLY).metadata == {}
+
+
+def test_editing_only_metadata_leaves_the_next_fire_time_alone() -> None:
+    schedule = add_schedule("job", "tests.add", HOURLY)
+    stale = Schedule.objects.get(pk=schedule.pk)
+    advanced = timezone.now() + timedelta(days=3)
+    Schedule.objects.filter(pk=schedule.pk).update(next_fire_at=advanced)
+
+    stale.metadata = {"owner": "ops"}
+    stale.full_clean()
+    stale.save()
+    Schedule.objects.filter(pk=schedule.pk).update(metadata={"owner": "written around save()"})
+
+    saved = Schedule.objects.get(pk=schedule.pk)
+    assert saved.next_fire_at == advanced
+    assert saved.metadata == {"owner": "written around save()"}
+
+
+def test_replacing_with_new_metadata_only_keeps_the_next_fire_time() -> None:
+    first = add_schedule("job", "tests.add", HOURLY, metadata={"owner": "ops"})
+
+    replaced = add_schedule("job", "tests.add", HOURLY, metadata={"owner": "dev"}, conflict_policy="replace")
+
+    assert replaced.metadata == {"owner": "dev"}
+    assert Schedule.objects.get(name="job").next_fire_at == first.next_fire_at
+
+
+def test_declared_schedules_may_carry_metadata(settings: Any) -> None:
+    from beat_store.declared import sync_declared_schedules
+
+    settings.BEAT_STORE_SCHEDULES = {
+        "nightly": {"task": "tests.add", "trigger": HOURLY, "metadata": {"owner": "ops"}},
+        "bad metadata": {"task": "tests.add", "trigger": HOURLY, "metadata": ["ops"]},
+    }
+
+    report = sync_declared_schedules(celery_app.app)
+
+    assert Schedule.objects.get(name="nightly").metadata == {"owner": "ops"}
+    assert report.refused["bad metadata"].startswith("metadata: Metadata must be a JSON object")

@@ -56,6 +56,7 @@ def schedules() -> list[Schedule]:
             priority=7,
             expires=60.0,
             headers={"team": "ops"},
+            metadata={"owner": "équipe ops", "ticket": 42, "tags": ["billing", None]},
         ),
         add_schedule(
             "weekday-morning",
@@ -391,3 +392,131 @@ def test_check_knows_celerys_own_tasks_and_does_not_run_the_checks_inside_themse
     assert "RecursionError" not in result.stderr
     assert "Exception ignored" not in result.stderr
     assert "(beat_store.W002) Schedules name task(s) the Celery app does not know: tests.gone." in result.stderr
+
+
+# --- beat_store_export --format supervisord|systemd -----------------------------------------------------------
+
+
+@pytest.fixture
+def project_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment a project's manage.py runs in: its settings module, no CELERY_APP."""
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "tests.settings")
+    monkeypatch.delenv("CELERY_APP", raising=False)
+
+
+def test_export_supervisord_runs_this_project_with_this_python(project_environment: None) -> None:
+    import configparser
+
+    from tests import settings as test_settings
+
+    parser = configparser.RawConfigParser()
+    parser.read_string(run("beat_store_export", "--format", "supervisord", "--app", "tests.celery_app", "--beats", "2"))
+
+    beat = parser["program:beat_store-beat"]
+    assert beat["command"].startswith(f"{sys.executable} -m celery -A tests.celery_app beat -S beat_store.Scheduler")
+    assert beat["numprocs"] == "2"
+    assert beat["directory"] == str(test_settings.BASE_DIR)
+    assert beat["environment"] == 'DJANGO_SETTINGS_MODULE="tests.settings"'
+    assert parser["program:beat_store-worker"]["numprocs"] == "1"
+
+
+def test_export_systemd_writes_one_file_per_unit_into_the_output_dir(project_environment: None, tmp_path: Path) -> None:
+    folder = tmp_path / "units"
+
+    output = run(
+        "beat_store_export", "--format", "systemd", "--app", "tests.celery_app", "--user", "celery",
+        "--output-dir", str(folder),
+    )  # fmt: skip
+
+    names = ["beat_store-beat@.service", "beat_store-worker@.service", "beat_store.target"]
+    assert sorted(path.name for path in folder.iterdir()) == names
+    assert output.splitlines() == [f"wrote {folder / name}" for name in names]
+    beat = (folder / "beat_store-beat@.service").read_text()
+    assert "\nUser=celery\n" in beat
+    assert "\nEnvironment=DJANGO_SETTINGS_MODULE=tests.settings\n" in beat
+
+
+def test_export_supervisord_to_a_file_with_output(project_environment: None, tmp_path: Path) -> None:
+    path = tmp_path / "proj.conf"
+
+    run("beat_store_export", "--format", "supervisord", "--app", "tests.celery_app", "--output", str(path))
+
+    assert "[program:beat_store-beat]" in path.read_text()
+
+
+def test_export_processes_writes_full_paths_for_a_bare_python_and_relative_folders(
+    project_environment: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import configparser
+
+    monkeypatch.chdir(tmp_path)
+    python = Path(sys.executable)
+    monkeypatch.setenv("PATH", str(python.parent))
+
+    text = run(
+        "beat_store_export", "--format", "supervisord", "--app", "tests.celery_app", "--python", python.name,
+        "--directory", "project", "--log-dir", "logs",
+    )  # fmt: skip
+
+    parser = configparser.RawConfigParser()
+    parser.read_string(text)
+    beat = parser["program:beat_store-beat"]
+    assert beat["command"].startswith(f"{python.parent / python.name} -m celery ")
+    assert beat["directory"] == str(tmp_path / "project")
+    assert beat["stdout_logfile"].startswith(f"{tmp_path / 'logs'}/")
+
+
+def test_export_processes_finds_the_app_in_celery_app(
+    project_environment: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CELERY_APP", "tests.celery_app")
+
+    text = run("beat_store_export", "--format", "systemd")
+
+    assert " -A tests.celery_app beat " in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "systemd"], "no Celery app found at 'tests'"),
+        (["--format", "systemd", "--app", "tests.no_such_module"], "no Celery app found at 'tests.no_such_module'"),
+        (["--format", "systemd", "--app", "tests.celery_app", "--beats", "-1"], "0 or more"),
+        (["--format", "systemd", "--app", "tests.celery_app", "--python", "no-such-python3"], "no such program"),
+        (["--format", "systemd", "--app", "tests.celery_app", "--output", "units.txt"], "use --output-dir"),
+        (["--format", "supervisord", "--app", "tests.celery_app", "nightly"], "give no NAME"),
+        (["--format", "json", "--app", "tests.celery_app"], "--app: only with --format supervisord"),
+        (["--output-dir", "somewhere"], "--output-dir: only with --format supervisord"),
+        (["--format", "supervisord", "--app", "tests.celery_app", "--output", "a", "--output-dir", "b"], "not both"),
+    ],
+    ids=[
+        "an app that cannot be derived",
+        "an app that does not exist",
+        "a negative count",
+        "a python not in PATH",
+        "systemd into one file",
+        "schedule names with processes",
+        "process options with json",
+        "an output folder with json",
+        "both outputs",
+    ],
+)
+def test_export_processes_refuses_bad_options_with_a_command_error(
+    project_environment: None, args: list[str], message: str
+) -> None:
+    with pytest.raises(CommandError, match=message):
+        run("beat_store_export", *args)
+
+
+def test_export_processes_bad_option_exits_1_with_a_message_not_a_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "beat_store_export", "--format", "systemd", "--app", "tests.celery_app",
+         "--workers", "-2"],
+        capture_output=True,
+        text=True,
+        env=subprocess_environment(),
+        check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == "CommandError: --beats and --workers count processes: 0 or more"

@@ -6,6 +6,7 @@ import random
 from datetime import timedelta
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from beat_store import executions, store
@@ -13,6 +14,7 @@ from beat_store.api import add_schedule
 from beat_store.conf import settings
 from beat_store.enums import ExecutionStatus
 from beat_store.models import Execution, Schedule
+from beat_store.sending.messages import message_options
 
 pytestmark = pytest.mark.django_db
 
@@ -206,3 +208,26 @@ def test_runs_get_their_ids_on_a_database_that_cannot_return_inserted_rows(
     assert {run.pk for run in summary.ready} == set(
         Execution.objects.filter(schedule=schedule, lease_owner="beat-a").values_list("id", flat=True)
     )
+
+
+@pytest.mark.django_db
+@override_settings(
+    BEAT_STORE_TASK_DEFAULTS={"tests.*": {"max_instances": 2, "coalesce": "all", "queue": "q", "expires": 60}}
+)
+def test_task_defaults_fill_what_a_schedule_leaves_unset_when_beat_plans_and_sends() -> None:
+    """#13: max_instances and coalesce from BEAT_STORE_TASK_DEFAULTS when planning, queue and expires when
+    building the message; a schedule's own value wins."""
+    defaulted = add_schedule("defaulted", "tests.add", {"type": "interval", "seconds": 10})
+    own = add_schedule("own", "tests.add", {"type": "interval", "seconds": 10}, max_instances=1, queue="own-queue")
+    now = timezone.now()
+
+    assert defaulted.max_instances is None
+    assert defaulted.timing_policy().max_instances == 2
+    assert defaulted.timing_policy().coalesce == "all"
+    assert own.timing_policy().max_instances == 1
+    run = Execution(schedule=defaulted, schedule_name="defaulted", task="tests.add", fire_time=now, send_at=now)
+    options = message_options(defaulted, run, now=now)
+    assert options["queue"] == "q"
+    assert options["expires"] == now + timedelta(seconds=60)
+    own_run = Execution(schedule=own, schedule_name="own", task="tests.add", fire_time=now, send_at=now)
+    assert message_options(own, own_run, now=now)["queue"] == "own-queue"
