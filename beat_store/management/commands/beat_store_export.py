@@ -164,7 +164,9 @@ def _deployment(options: dict[str, Any]) -> Deployment:
 def _python(given: str | None) -> str:
     """The interpreter's full path: systemd runs no bare command name, and PATH differs under supervisord."""
     if not given:
-        return sys.executable
+        # Normalised ("proj/../.venv/bin/python" when started so), not resolved: a virtualenv's python is a
+        # symlink to the base interpreter, which would run without the virtualenv's packages.
+        return os.path.normpath(os.path.abspath(sys.executable))
     found = given if os.path.isabs(given) else shutil.which(given)
     if found is None:
         raise CommandError(f"--python {given!r}: no such program in PATH; give its full path")
