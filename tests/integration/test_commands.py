@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from io import StringIO
 from pathlib import Path
@@ -398,8 +398,14 @@ def test_check_knows_celerys_own_tasks_and_does_not_run_the_checks_inside_themse
 SUPERDJANGO_INI = Path(__file__).parent.parent / "fixtures" / "superdjango_scheduler.ini"
 
 
-def _superdjango_callback(**kwargs: object) -> None:
-    pass
+def _superdjango_callback(doc: str) -> Callable[..., None]:
+    """A callback as superdjango's docs write them (``**kwargs``), documented by ``doc``."""
+
+    def callback(**kwargs: object) -> None:
+        pass
+
+    callback.__doc__ = doc
+    return callback
 
 
 @pytest.fixture
@@ -412,8 +418,7 @@ def superdjango_tasks() -> Iterator[None]:
         "myapp.scheduler.do_something_on_a_recurring_basis": "Does something on a recurring basis.\n\nDetails.",
     }
     for name, doc in names.items():
-        _superdjango_callback.__doc__ = doc
-        celery_app.app.task(name=name, shared=False)(_superdjango_callback)
+        celery_app.app.task(name=name, shared=False)(_superdjango_callback(doc))
     yield
     for name in names:
         celery_app.app.tasks.pop(name, None)
@@ -442,7 +447,7 @@ def test_superdjangos_example_ini_imports_as_written(superdjango_tasks: None) ->
     inactive = schedules["this job is inactive"]
     assert (inactive.paused, inactive.kwargs) == (True, {})
     sunday = schedules["this job runs on sunday"]
-    assert sunday.task == "example.scheduler.sunday_cleanup"
+    assert (sunday.task, sunday.description) == ("example.scheduler.sunday_cleanup", "Cleans up on Sundays.")
     assert sunday.trigger == validate_trigger_spec(
         {"type": "cron", "day_of_week": "sun", "hour": "23", "minute": "30", "second": "0"}
     )
