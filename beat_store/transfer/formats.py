@@ -7,18 +7,31 @@ Version 1 documents were written before issue #13, when a cron trigger's ``day_o
 as APScheduler 3 does (0 = Monday): reading one rewrites those fields to the same days in today's crontab
 numbering (0 and 7 = Sunday), so an old export imports with its days unchanged.
 
-The INI form, one section per schedule::
+The INI form, one section per schedule (superdjango's ``scheduler.ini`` reads as written)::
 
     [nightly-report]
-    call = proj.tasks.report      ; the Celery task (required)
-    every = 10 minutes            ; an interval: "<number> <unit>" pairs, units seconds..weeks
+    call = proj.tasks.report      ; the Celery task (required); "callback" is the same key
+    every = 10 minutes            ; an interval: "<number> <unit>" pairs, units seconds..weeks; or a weekday
     at = 09:30                    ; a wall-clock time HH:MM[:SS]; alone: every day at that time
     timezone = Europe/Paris       ; optional, the schedule's zone
     description = Sends the report
-    recipients = ["ops@example.com"]   ; any other key is a keyword argument (JSON values, else text)
+    active = no                   ; optional: no/false/off/0 imports the schedule paused (default yes)
+    recipients = ["ops@example.com"]   ; any other key is a keyword argument (typed, see below)
 
-``every`` + ``at`` with a unit of days or weeks is a calendar interval at that time (``every = 2 days``,
+``frequency`` is the same key as ``every``; giving both spellings of one key in a section is an error.
+
+``every = sunday`` (monday..sunday, any case) runs weekly on that day at ``at`` (00:00 without it): a cron
+trigger. ``every`` + ``at`` with a unit of days or weeks is a calendar interval at that time (``every = 2 days``,
 ``at = 09:30``); ``at`` with an ``every`` of seconds, minutes or hours is refused as ambiguous.
+
+``active`` accepts yes/no, true/false, on/off, 1/0 in any case; it never becomes a keyword argument.
+
+Keyword argument values are read as Python-ish literals: ``True``/``False``/``None`` in any case are booleans and
+None, then JSON (numbers, lists, objects, ``null``, quoted strings), else the text as written. So superdjango's
+``testing = True`` passes ``testing=True``, not the string ``"True"``.
+
+The parser does not know the Celery app: leaving out sections whose task is not registered, and taking the
+description from the task's docstring, is ``beat_store.transfer.tasks``' job.
 """
 
 from __future__ import annotations
@@ -39,7 +52,30 @@ DOCUMENT_VERSION = 2
 #: Documents whose cron ``day_of_week`` fields use APScheduler 3's numbering (0 = Monday).
 APSCHEDULER3_WEEKDAY_VERSIONS = (1,)
 _EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".ini": "ini", ".cfg": "ini"}
-_INI_RESERVED = ("call", "every", "at", "timezone", "description")
+#: An INI section's own keys (any other key is a keyword argument), and superdjango's spellings of two of them.
+_INI_RESERVED = ("call", "every", "at", "timezone", "description", "active")
+_INI_ALIASES = {"callback": "call", "frequency": "every"}
+_INI_WEEKDAYS = {
+    "monday": "mon",
+    "tuesday": "tue",
+    "wednesday": "wed",
+    "thursday": "thu",
+    "friday": "fri",
+    "saturday": "sat",
+    "sunday": "sun",
+}
+_INI_BOOLEANS = {
+    "yes": True,
+    "true": True,
+    "on": True,
+    "1": True,
+    "no": False,
+    "false": False,
+    "off": False,
+    "0": False,
+}
+#: Python's spellings of the constants, in any case (JSON's own true/false/null are read by json.loads after).
+_INI_CONSTANTS = {"true": True, "false": False, "none": None}
 _INI_UNITS = {"second": "seconds", "minute": "minutes", "hour": "hours", "day": "days", "week": "weeks"}
 _EVERY_PAIR = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
 _AT = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
@@ -114,21 +150,49 @@ def parse_ini(text: str) -> list[dict[str, Any]]:
     return [_ini_record(name, dict(parser[name])) for name in parser.sections()]
 
 
-def _ini_record(name: str, options: dict[str, str]) -> dict[str, Any]:
+def _ini_record(name: str, raw_options: dict[str, str]) -> dict[str, Any]:
+    options = _without_aliases(name, raw_options)
     task = options.get("call", "").strip()
     if not task:
-        raise TransferFormatError(f"[{name}]: 'call = dotted.task.name' is required")
+        raise TransferFormatError(f"[{name}]: 'call = dotted.task.name' (or 'callback = ...') is required")
     record: dict[str, Any] = {"name": name, "task": task, "trigger": _ini_trigger(name, options)}
     for key in ("timezone", "description"):
         if options.get(key, "").strip():
             record[key] = options[key].strip()
+    if "active" in options:
+        record["paused"] = not _parse_active(name, options["active"])
     record["kwargs"] = {key: _ini_value(value) for key, value in options.items() if key not in _INI_RESERVED}
     return record
 
 
+def _without_aliases(name: str, options: dict[str, str]) -> dict[str, str]:
+    """``options`` with superdjango's ``callback``/``frequency`` renamed ``call``/``every``."""
+    renamed = dict(options)
+    for alias, key in _INI_ALIASES.items():
+        if alias not in renamed:
+            continue
+        if key in renamed:
+            # Which one was meant cannot be told; silently keeping either would schedule something else.
+            raise TransferFormatError(f"[{name}]: '{key}' and '{alias}' are the same key; keep one of them")
+        renamed[key] = renamed.pop(alias)
+    return renamed
+
+
+def _parse_active(name: str, text: str) -> bool:
+    value = _INI_BOOLEANS.get(text.strip().lower())
+    if value is None:
+        raise TransferFormatError(f"[{name}]: active = {text!r} is not yes/no (or true/false, on/off, 1/0)")
+    return value
+
+
 def _ini_trigger(name: str, options: Mapping[str, str]) -> dict[str, Any]:
-    every = _parse_every(name, options["every"]) if options.get("every", "").strip() else None
+    every_text = options.get("every", "").strip()
     at = _parse_at(name, options["at"]) if options.get("at", "").strip() else None
+    weekday = _INI_WEEKDAYS.get(every_text.lower())
+    if weekday is not None:
+        hour, minute, second = at or (0, 0, 0)
+        return {"type": "cron", "day_of_week": weekday, "hour": str(hour), "minute": str(minute), "second": str(second)}
+    every = _parse_every(name, every_text) if every_text else None
     if every is None and at is None:
         raise TransferFormatError(f"[{name}]: say when it runs with 'every = 10 minutes' and/or 'at = HH:MM'")
     if at is None:
@@ -138,7 +202,7 @@ def _ini_trigger(name: str, options: Mapping[str, str]) -> dict[str, Any]:
         return {"type": "cron", "hour": str(hour), "minute": str(minute), "second": str(second)}
     if set(every) - {"days", "weeks"}:
         raise TransferFormatError(
-            f"[{name}]: 'at' goes with an 'every' counted in days or weeks, not {options['every']!r}"
+            f"[{name}]: 'at' goes with an 'every' counted in days or weeks, or a weekday, not {every_text!r}"
         )
     return {"type": "calendarinterval", **every, "hour": hour, "minute": minute, "second": second}
 
@@ -147,12 +211,16 @@ def _parse_every(name: str, text: str) -> dict[str, float]:
     cleaned = text.strip().lower()
     pairs = _EVERY_PAIR.findall(cleaned)
     if not pairs or _EVERY_PAIR.sub("", cleaned).replace(",", "").replace("and", "").strip():
-        raise TransferFormatError(f"[{name}]: every = {text!r} is not like '10 minutes' or '1 hour 30 minutes'")
+        raise TransferFormatError(
+            f"[{name}]: every = {text!r} is not like '10 minutes', '1 hour 30 minutes' or 'sunday'"
+        )
     amounts: dict[str, float] = {}
     for number, unit in pairs:
         unit_name = _INI_UNITS.get(unit.rstrip("s"))
         if unit_name is None:
-            raise TransferFormatError(f"[{name}]: unknown unit {unit!r} in every = {text!r}; use seconds ... weeks")
+            raise TransferFormatError(
+                f"[{name}]: unknown unit {unit!r} in every = {text!r}; use seconds ... weeks, or a weekday"
+            )
         value = float(number)
         amounts[unit_name] = amounts.get(unit_name, 0) + (int(value) if value.is_integer() else value)
     return amounts
@@ -169,6 +237,9 @@ def _parse_at(name: str, text: str) -> tuple[int, int, int]:
 
 
 def _ini_value(text: str) -> Any:
+    constant = text.strip().lower()
+    if constant in _INI_CONSTANTS:
+        return _INI_CONSTANTS[constant]
     try:
         return json.loads(text)
     except json.JSONDecodeError:

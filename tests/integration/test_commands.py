@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from io import StringIO
 from pathlib import Path
@@ -20,7 +21,8 @@ from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.health import record_beat_heartbeat
 from beat_store.models import BeatHeartbeat, Execution, Schedule
 from beat_store.transfer.exporting import RECORD_FIELDS
-from tests import celery_app  # noqa: F401  (makes the memory-broker test app current)
+from beat_store.triggers import validate_trigger_spec
+from tests import celery_app
 from tests.integration.processes import subprocess_environment
 
 pytestmark = pytest.mark.django_db
@@ -520,3 +522,113 @@ def test_export_processes_bad_option_exits_1_with_a_message_not_a_traceback() ->
 
     assert result.returncode == 1
     assert result.stderr.strip() == "CommandError: --beats and --workers count processes: 0 or more"
+
+
+SUPERDJANGO_INI = Path(__file__).parent.parent / "fixtures" / "superdjango_scheduler.ini"
+
+
+def _superdjango_callback(doc: str) -> Callable[..., None]:
+    """A callback as superdjango's docs write them (``**kwargs``), documented by ``doc``."""
+
+    def callback(**kwargs: object) -> None:
+        pass
+
+    callback.__doc__ = doc
+    return callback
+
+
+@pytest.fixture
+def superdjango_tasks() -> Iterator[None]:
+    """The seed's callbacks as Celery tasks named by their dotted paths, except the nonexistent one."""
+    names = {
+        "example.scheduler.test_job": "Runs a test job.",
+        "example.automation.inactive_job": "Is never run while inactive.",
+        "example.scheduler.sunday_cleanup": "Cleans up on Sundays.",
+        "myapp.scheduler.do_something_on_a_recurring_basis": "Does something on a recurring basis.\n\nDetails.",
+    }
+    for name, doc in names.items():
+        celery_app.app.task(name=name, shared=False)(_superdjango_callback(doc))
+    yield
+    for name in names:
+        celery_app.app.tasks.pop(name, None)
+
+
+def test_superdjangos_example_ini_imports_as_written(superdjango_tasks: None) -> None:
+    output = run("beat_store_import", str(SUPERDJANGO_INI))
+
+    assert output.splitlines() == [
+        "created: run a test job",
+        "created: this job is inactive",
+        "created: this job runs on sunday",
+        "created: do something on a recurring basis",
+        "skipped: this job should never make it to the scheduler: the task 'example.scheduler.nonexistent_job' "
+        "is not registered in the Celery app; the section is left out",
+        "Imported: 4 created, 0 updated, 0 unchanged.",
+    ]
+    schedules = {schedule.name: schedule for schedule in Schedule.objects.all()}
+    test_job = schedules["run a test job"]
+    assert (test_job.task, test_job.trigger, test_job.kwargs) == (
+        "example.scheduler.test_job",
+        validate_trigger_spec({"type": "interval", "seconds": 5}),
+        {"testing": True},
+    )
+    assert test_job.description == "Runs a test job."  # no description in the section: the docstring's
+    inactive = schedules["this job is inactive"]
+    assert (inactive.paused, inactive.kwargs) == (True, {})
+    sunday = schedules["this job runs on sunday"]
+    assert (sunday.task, sunday.description) == ("example.scheduler.sunday_cleanup", "Cleans up on Sundays.")
+    assert sunday.trigger == validate_trigger_spec(
+        {"type": "cron", "day_of_week": "sun", "hour": "23", "minute": "30", "second": "0"}
+    )
+    assert sunday.next_fire_at is not None
+    local = sunday.next_fire_at.astimezone(ZoneInfo(sunday.timezone or "UTC"))
+    assert (local.isoweekday(), local.hour, local.minute) == (7, 23, 30)
+    recurring = schedules["do something on a recurring basis"]
+    assert recurring.description.startswith("It's good practice")  # a description given wins over the docstring
+    assert recurring.trigger == validate_trigger_spec({"type": "interval", "minutes": 5})
+    assert all(schedule.source == ScheduleSource.IMPORT for schedule in schedules.values())
+
+
+def test_superdjangos_example_imported_twice_changes_nothing(superdjango_tasks: None) -> None:
+    run("beat_store_import", str(SUPERDJANGO_INI))
+
+    output = run("beat_store_import", str(SUPERDJANGO_INI))
+
+    assert output.splitlines()[-1] == "Imported: 0 created, 0 updated, 4 unchanged."
+
+
+def test_an_ini_import_without_a_celery_app_keeps_every_section_and_warns_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from beat_store.management.commands import beat_store_import
+
+    only_celery = {name: task for name, task in celery_app.app.tasks.items() if name.startswith("celery.")}
+    monkeypatch.setattr(beat_store_import, "registered_tasks", lambda: only_celery)
+    path = tmp_path / "beat.ini"
+    path.write_text("[a]\ncall = proj.missing\nevery = 1 hour\n\n[b]\ncall = proj.other\nevery = 2 hours\n")
+    out, err = StringIO(), StringIO()
+
+    call_command("beat_store_import", str(path), stdout=out, stderr=err)
+
+    assert sorted(Schedule.objects.values_list("name", flat=True)) == ["a", "b"]
+    assert err.getvalue().count("warning: the Celery app registers no tasks") == 1
+
+
+def test_an_ini_mistake_names_the_file_section_and_key_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "beat.ini"
+    path.write_text("[ok]\ncall = tests.add\nevery = 1 hour\n\n[bad]\ncall = tests.add\nevery = 1 hour\nactive = hmm\n")
+
+    with pytest.raises(CommandError, match=rf"^{path}: \[bad\]: active = 'hmm' is not yes/no"):
+        run("beat_store_import", str(path))
+
+    assert not Schedule.objects.exists()
+
+
+def test_json_imports_do_not_check_task_names(tmp_path: Path) -> None:
+    path = _write_records(
+        tmp_path / "s.json", {"name": "a", "task": "proj.not_here", "trigger": {"type": "interval", "hours": 1}}
+    )
+
+    run("beat_store_import", path)
+
+    assert Schedule.objects.get(name="a").description == ""

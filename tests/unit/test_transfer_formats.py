@@ -195,7 +195,7 @@ def test_ini_extra_keys_become_kwargs_with_json_values_and_case_kept() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ("every = 10 minutes", r"\[job\]: 'call = dotted.task.name' is required"),
+        ("every = 10 minutes", r"\[job\]: 'call = dotted.task.name' \(or 'callback = ...'\) is required"),
         ("call = t", r"\[job\]: say when it runs"),
         ("call = t\nevery = soon", r"\[job\]: every = 'soon' is not like"),
         ("call = t\nevery = 3 fortnights", r"\[job\]: unknown unit 'fortnights'"),
@@ -217,6 +217,129 @@ def test_ini_extra_keys_become_kwargs_with_json_values_and_case_kept() -> None:
     ],
 )
 def test_ini_mistakes_name_the_section_and_the_problem(options: str, message: str) -> None:
+    with pytest.raises(TransferFormatError, match=message):
+        parse_ini(f"[job]\n{options}\n")
+
+
+@pytest.mark.parametrize(
+    ("options", "trigger"),
+    [
+        ("every = sunday\nat = 23:30", {"day_of_week": "sun", "hour": "23", "minute": "30", "second": "0"}),
+        ("every = Monday", {"day_of_week": "mon", "hour": "0", "minute": "0", "second": "0"}),
+        ("every = FRIDAY\nat = 06:15:45", {"day_of_week": "fri", "hour": "6", "minute": "15", "second": "45"}),
+    ],
+    ids=[
+        "a weekday at a time runs weekly on that day at that time",
+        "a weekday without at runs at midnight",
+        "a weekday is read in any case and at keeps its seconds",
+    ],
+)
+def test_ini_weekday_frequencies_become_weekly_cron_triggers(options: str, trigger: dict[str, str]) -> None:
+    (record,) = parse_ini(f"[job]\ncall = proj.tasks.job\n{options}\n")
+
+    assert record["trigger"] == {"type": "cron", **trigger}
+    assert validate_trigger_spec(record["trigger"]) == record["trigger"]
+
+
+def test_ini_superdjango_spellings_callback_and_frequency_are_call_and_every() -> None:
+    (aliased,) = parse_ini("[job]\ncallback = proj.tasks.job\nfrequency = 5 minutes\n")
+    (plain,) = parse_ini("[job]\ncall = proj.tasks.job\nevery = 5 minutes\n")
+
+    assert aliased == plain
+    assert aliased["kwargs"] == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "paused"),
+    [
+        ("no", True),
+        ("No", True),
+        ("false", True),
+        ("OFF", True),
+        ("0", True),
+        ("yes", False),
+        ("True", False),
+        ("on", False),
+        ("1", False),
+    ],
+)
+def test_ini_active_sets_paused_and_is_no_keyword_argument(value: str, paused: bool) -> None:
+    (record,) = parse_ini(f"[job]\nactive = {value}\ncall = t\nevery = 1 hour\n")
+
+    assert record["paused"] is paused
+    assert record["kwargs"] == {}
+
+
+def test_ini_without_active_leaves_paused_to_the_default() -> None:
+    (record,) = parse_ini("[job]\ncall = t\nevery = 1 hour\n")
+
+    assert "paused" not in record
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("True", True),
+        ("FALSE", False),
+        ("none", None),
+        ("null", None),
+        ("true", True),
+        ("3", 3),
+        ("-2.5", -2.5),
+        ("[1, 2]", [1, 2]),
+        ('{"a": "b"}', {"a": "b"}),
+        ('"True"', "True"),
+        ("yes", "yes"),
+        ("Hello there", "Hello there"),
+        ("007", "007"),
+    ],
+    ids=[
+        "True is a boolean",
+        "FALSE in capitals is a boolean",
+        "none in any case is None",
+        "JSON null is None",
+        "JSON true is a boolean",
+        "an integer is a number",
+        "a float is a number",
+        "a JSON list is a list",
+        "a JSON object is an object",
+        "a quoted string stays text",
+        "yes is text for keyword arguments (only active reads it)",
+        "plain words stay text",
+        "a number with a leading zero stays text",
+    ],
+)
+def test_ini_keyword_argument_values_are_typed(text: str, value: object) -> None:
+    (record,) = parse_ini(f"[job]\ncall = t\nevery = 1 hour\nflag = {text}\n")
+
+    assert record["kwargs"] == {"flag": value}
+    assert type(record["kwargs"]["flag"]) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("call = t\ncallback = u\nevery = 1 hour", r"^\[job\]: 'call' and 'callback' are the same key; keep one"),
+        ("call = t\nevery = 1 hour\nfrequency = 2 hours", r"^\[job\]: 'every' and 'frequency' are the same key"),
+        ("call = t\nevery = 1 hour\nactive = maybe", r"^\[job\]: active = 'maybe' is not yes/no"),
+        ("call = t\nevery = 1 hour\nactive =", r"^\[job\]: active = '' is not yes/no"),
+        ("frequency = 1 hour", r"^\[job\]: 'call = dotted.task.name' \(or 'callback = ...'\) is required"),
+        ("call = t\nevery = sundays", r"^\[job\]: every = 'sundays' is not like .* or 'sunday'"),
+        ("call = t\nevery = 2 sundays", r"^\[job\]: unknown unit 'sundays' .* or a weekday"),
+        ("call = t\nevery = sunday\nat = 24:00", r"^\[job\]: at = '24:00' is not a time of day"),
+    ],
+    ids=[
+        "call and callback together are refused naming both",
+        "every and frequency together are refused naming both",
+        "an unknown active value is refused with the value",
+        "an empty active value is refused",
+        "a section without call or callback is refused",
+        "a plural weekday is not a frequency",
+        "a counted weekday is an unknown unit",
+        "a weekday with a bad at is refused",
+    ],
+)
+def test_ini_superdjango_mistakes_name_the_section_key_and_reason(options: str, message: str) -> None:
     with pytest.raises(TransferFormatError, match=message):
         parse_ini(f"[job]\n{options}\n")
 

@@ -22,6 +22,7 @@ from beat_store.transfer.importing import (
 )
 from beat_store.transfer.redbeat import read_redbeat
 from beat_store.transfer.sources import SourceUnavailable
+from beat_store.transfer.tasks import check_tasks, registered_tasks
 
 SOURCES = ("django-celery-beat", "redbeat")
 
@@ -40,10 +41,16 @@ FILE in JSON/YAML is what beat_store_export writes. An INI file has one section 
   call = proj.tasks.report   (the Celery task, required)
   every = 10 minutes         (interval: number-unit pairs, seconds/minutes/hours/days/weeks)
   at = 09:30                 (alone: every day at that time; with every = N days|weeks: a calendar
-                              interval at that time)
+                              interval at that time; with every = sunday: that weekday at that time)
   timezone = Europe/Paris    (optional)
-  description = ...          (optional)
-  any_other_key = 5          (becomes a keyword argument; JSON values, else text)
+  description = ...          (optional; default: the task's docstring, first paragraph)
+  active = no                (optional; no/false/off/0: imported paused)
+  any_other_key = 5          (becomes a keyword argument: True/False/None, JSON values, else text)
+
+superdjango's scheduler.ini reads as written: 'callback' is 'call', 'frequency' is 'every'
+(both spellings in one section are an error). A section whose task the Celery app does not
+register is left out ('skipped: ...'); the others are imported. When the app registers no tasks
+at all (no Celery app configured), nothing is left out and a warning says so.
 
 --from django-celery-beat reads its PeriodicTask table (the app must be in INSTALLED_APPS). Interval,
 crontab (with its zone) and clocked schedules are mapped; solar ones are unsupported. one_off tasks end after
@@ -99,13 +106,20 @@ Sources: {", ".join(SOURCES)}."""
             return _source_call(read_redbeat, redis_url=options["redis_url"], key_prefix=options["key_prefix"])
         if not options["file"]:
             raise CommandError("name a FILE to import, or a scheduler with --from (django-celery-beat, redbeat)")
-        return self._read_file(options["file"], options["format"]), [], []
+        fmt, drafts = self._read_file(options["file"], options["format"])
+        if fmt != "ini":
+            # JSON/YAML are beat_store's own exports: their schedules are imported whole, as exported.
+            return drafts, [], []
+        check = check_tasks(drafts, registered_tasks())
+        if check.warning:
+            self.stderr.write(f"warning: {check.warning}")
+        return check.kept, [], check.left_out
 
-    def _read_file(self, path: str, fmt: str | None) -> list[ScheduleDraft]:
+    def _read_file(self, path: str, fmt: str | None) -> tuple[str, list[ScheduleDraft]]:
         try:
             fmt = formats.detect_format(path, fmt)
             text = Path(path).read_text(encoding="utf-8")
-            return [draft_from_record(record) for record in formats.load_records(text, fmt)]
+            return fmt, [draft_from_record(record) for record in formats.load_records(text, fmt)]
         except OSError as error:
             raise CommandError(f"cannot read {path}: {error.strerror}") from error
         except UnicodeDecodeError as error:
