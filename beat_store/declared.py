@@ -149,7 +149,7 @@ def sync_declared_schedules(app: Celery, *, dry_run: bool = False) -> SyncReport
     ``dry_run`` makes the same writes in a transaction that is rolled back: the report says what would change.
     """
     declared, refused = declared_schedules(app)
-    files = read_schedule_files(taken=set(declared) | set(refused))
+    files = read_schedule_files(taken=set(declared) | set(refused), tasks=app.tasks)
     report = SyncReport(refused=dict(refused), file_refused=dict(files.refused), unreadable=dict(files.unreadable))
     with transaction.atomic() if dry_run else nullcontext():
         for name, fields in declared.items():

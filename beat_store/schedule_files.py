@@ -8,18 +8,20 @@ records it refuses and why, and which files could not be read at all (their stor
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from celery import current_app
 from django.conf import settings as django_settings
 
 from beat_store.conf import settings
 from beat_store.models import Schedule
 from beat_store.transfer import formats
 from beat_store.transfer.exporting import RECORD_FIELDS
-from beat_store.transfer.importing import InvalidRecord, draft_from_record
+from beat_store.transfer.importing import InvalidRecord, ScheduleDraft, draft_from_record
+from beat_store.transfer.tasks import check_tasks
 
 #: Record fields a file may leave out and that then go back to the model's default when the line is deleted.
 #: ``paused`` is not among them: a schedule paused in the admin stays paused unless its file says otherwise.
@@ -79,9 +81,11 @@ def read_schedule_file(path: Path) -> list[dict[str, Any]]:
         raise ScheduleFileError(f"{path}: {error}") from error
 
 
-def read_schedule_files(*, taken: Collection[str] = ()) -> FileDeclarations:
+def read_schedule_files(*, taken: Collection[str] = (), tasks: Mapping[str, Any] | None = None) -> FileDeclarations:
     """What the listed files declare. A name in ``taken`` (declared in settings) or already declared by a file
-    listed earlier is refused in the later file: the first declaration wins, and the refusal names both."""
+    listed earlier is refused in the later file: the first declaration wins, and the refusal names both.
+    ``tasks``: the Celery app's registry (default: the current app's), for INI files' task rules."""
+    registry = current_app.tasks if tasks is None else tasks
     declarations = FileDeclarations()
     longest = Schedule._meta.get_field("source_file").max_length or 0
     for path in listed_paths():
@@ -95,14 +99,31 @@ def read_schedule_files(*, taken: Collection[str] = ()) -> FileDeclarations:
         except ScheduleFileError as error:
             declarations.unreadable[origin] = str(error)
             continue
-        for index, record in enumerate(records, start=1):
-            _read_record(declarations, origin, index, record, taken)
+        drafts = [_read_record(declarations, origin, index, record, taken) for index, record in enumerate(records, 1)]
+        valid = [draft for draft in drafts if draft is not None]
+        for draft in _with_known_tasks(declarations, origin, valid, registry):
+            _declare(declarations, origin, draft)
     return declarations
+
+
+def _with_known_tasks(
+    declarations: FileDeclarations, origin: str, drafts: list[ScheduleDraft], tasks: Mapping[str, Any]
+) -> list[ScheduleDraft]:
+    """For an INI file, superdjango's rules as ``beat_store_import`` applies them: a section whose task the Celery
+    app does not register is refused (its stored row kept), and one without description takes its task's
+    docstring. JSON and YAML files hold beat_store's own records: taken as written."""
+    if formats.detect_format(origin) != "ini":
+        return drafts
+    check = check_tasks(drafts, tasks, keep_unregistered=settings.ALLOW_UNREGISTERED_TASKS)
+    for left_out in check.left_out:
+        declarations.refused[f"{origin}, schedule {left_out.name!r}"] = left_out.reason
+        declarations.refused_names.add(left_out.name)
+    return check.kept
 
 
 def _read_record(
     declarations: FileDeclarations, origin: str, index: int, record: dict[str, Any], taken: Collection[str]
-) -> None:
+) -> ScheduleDraft | None:
     try:
         draft = draft_from_record(record)
     except InvalidRecord as error:
@@ -111,15 +132,19 @@ def _read_record(
             # No name to keep its row by: keep every row of the file rather than guess which one it was.
             declarations.incomplete.add(origin)
             declarations.refused[f"{origin}, record #{index}"] = str(error)
-            return
+            return None
         declarations.refused[f"{origin}, schedule {name!r}"] = str(error).removeprefix(f"{name}: ")
         declarations.refused_names.add(name)
-        return
-    where = f"{origin}, schedule {draft.name!r}"
+        return None
     if draft.name in taken:
-        declarations.refused[where] = "also declared in settings, which wins"
+        declarations.refused[f"{origin}, schedule {draft.name!r}"] = "also declared in settings, which wins"
         declarations.refused_names.add(draft.name)
-        return
+        return None
+    return draft
+
+
+def _declare(declarations: FileDeclarations, origin: str, draft: ScheduleDraft) -> None:
+    where = f"{origin}, schedule {draft.name!r}"
     first = declarations.schedules.get(draft.name)
     if first is not None:
         reason = "declared twice in this file" if first.path == origin else f"also declared in {first.path}"

@@ -1,4 +1,5 @@
-"""What an INI import learns from the Celery app: which tasks exist, and their docstrings.
+"""What an INI file's schedules learn from the Celery app: which tasks exist, and their docstrings (for
+``beat_store_import`` and for the files beat syncs, ``beat_store.schedule_files``).
 
 superdjango's ``scheduler.ini`` leaves out a job whose callback does not exist ("A nonexistent callback will
 not make it into the schedule") and describes a job by its callback's docstring when the section has no
@@ -13,9 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from celery import Task, current_app
+from celery import Task
 
-from beat_store.checks import known_task_names
 from beat_store.transfer.importing import ScheduleDraft, Unsupported
 
 #: Said once per import when the check cannot be made.
@@ -34,14 +34,12 @@ class TaskCheck:
     warning: str | None = None
 
 
-def registered_tasks() -> Mapping[str, Any]:
-    """The current Celery app's tasks, after its task modules (``imports``, autodiscovery) are loaded."""
-    known_task_names()  # imports the task modules the way `manage.py check` does, guarded the same way
-    return dict(current_app.tasks)
-
-
-def check_tasks(drafts: Sequence[ScheduleDraft], tasks: Mapping[str, Any]) -> TaskCheck:
-    """Leave out the drafts whose task is not in ``tasks``; describe the others by their docstring if blank.
+def check_tasks(
+    drafts: Sequence[ScheduleDraft], tasks: Mapping[str, Any], *, keep_unregistered: bool = False
+) -> TaskCheck:
+    """Leave out the drafts whose task is not in ``tasks`` (unless ``keep_unregistered``:
+    ``BEAT_STORE_ALLOW_UNREGISTERED_TASKS``, for a process that does not import every task module); describe the
+    others by their docstring if blank.
 
     Celery registers its own ``celery.*`` tasks in every app, so an app with nothing else is taken for "no
     Celery app configured" (the command runs with Celery's default app): dropping every section then would
@@ -52,11 +50,11 @@ def check_tasks(drafts: Sequence[ScheduleDraft], tasks: Mapping[str, Any]) -> Ta
     check = TaskCheck()
     for draft in drafts:
         task_name = draft.fields["task"]
-        if task_name not in tasks:
+        if task_name not in tasks and not keep_unregistered:
             reason = f"the task {task_name!r} is not registered in the Celery app; the section is left out"
             check.left_out.append(Unsupported(draft.name, reason))
             continue
-        if not str(draft.fields.get("description") or "").strip():
+        if task_name in tasks and not str(draft.fields.get("description") or "").strip():
             summary = docstring_summary(tasks[task_name])
             if summary:
                 draft.fields["description"] = summary

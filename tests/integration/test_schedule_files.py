@@ -169,7 +169,7 @@ def test_a_file_dropped_from_the_setting_takes_its_schedules_with_it(ini_file: P
     ("broken", "reason"),
     [
         ("[every-two\ncall = tests.add\n", "not a valid INI file"),
-        ("[every-two]\nevery = 1 minute\n", "[every-two]: 'call = dotted.task.name' is required"),
+        ("[every-two]\nevery = 1 minute\n", "[every-two]: 'call = dotted.task.name' (or 'callback = ...') is required"),
         (None, "cannot read it: No such file or directory"),
     ],
     ids=["a syntax error", "a section without its call", "a deleted file"],
@@ -364,3 +364,28 @@ def test_add_periodic_task_in_an_on_after_finalize_handler_is_synced_too() -> No
     sync_declared_schedules(app)
 
     assert Schedule.objects.get(name="finalized add").source == ScheduleSource.SETTINGS
+
+
+def test_an_ini_section_whose_task_is_not_registered_is_refused_and_a_blank_description_is_the_docstring(
+    tmp_path: Path, settings: Any
+) -> None:
+    """superdjango's rules, as beat_store_import applies them: "a nonexistent callback will not make it into the
+    schedule", and a job's description defaults to its callback's docstring."""
+    path = tmp_path / "scheduler.ini"
+    path.write_text(
+        "[ghost]\ncall = tests.no_such_task\nevery = 5 minutes\n\n"
+        "[documented]\ncall = tests.append_line\nevery = 5 minutes\npath = /tmp/x\ntext = y\n",
+        encoding="utf-8",
+    )
+    settings.BEAT_STORE_SCHEDULE_FILES = [str(path)]
+
+    report = sync()
+
+    assert not Schedule.objects.filter(name="ghost").exists()
+    assert report.file_refused == {
+        f"{path}, schedule 'ghost'": "the task 'tests.no_such_task' is not registered in the Celery app; the "
+        "section is left out"
+    }
+    assert Schedule.objects.get(name="documented").description == (
+        "A side effect outside the database: tests see that the task ran when its record cannot say so."
+    )

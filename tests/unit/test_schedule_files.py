@@ -127,7 +127,11 @@ def test_a_name_twice_in_one_json_file_is_refused_after_its_first_declaration(tm
     [
         ("missing.ini", None, "missing.ini: cannot read it: No such file or directory"),
         ("broken.ini", "[a\ncall = x\n", "broken.ini: not a valid INI file"),
-        ("nocall.ini", "[report]\nevery = 5 minutes\n", "nocall.ini: [report]: 'call = dotted.task.name' is required"),
+        (
+            "nocall.ini",
+            "[report]\nevery = 5 minutes\n",
+            "nocall.ini: [report]: 'call = dotted.task.name' (or 'callback = ...') is required",
+        ),
         ("badunit.ini", "[report]\ncall = t\nevery = 5 fortnights\n", "badunit.ini: [report]"),
         ("notes.txt", "[report]\n", "notes.txt: cannot tell the format"),
         ("bad.json", "{", "bad.json: not valid JSON"),

@@ -6,9 +6,12 @@ from argparse import RawDescriptionHelpFormatter
 from pathlib import Path
 from typing import Any
 
+from celery import current_app
 from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
+from beat_store.checks import known_task_names
+from beat_store.conf import settings
 from beat_store.management.base import BeatStoreCommand
 from beat_store.transfer import formats
 from beat_store.transfer.django_celery_beat import read_django_celery_beat
@@ -22,9 +25,15 @@ from beat_store.transfer.importing import (
 )
 from beat_store.transfer.redbeat import read_redbeat
 from beat_store.transfer.sources import SourceUnavailable
-from beat_store.transfer.tasks import check_tasks, registered_tasks
+from beat_store.transfer.tasks import check_tasks
 
 SOURCES = ("django-celery-beat", "redbeat")
+
+
+def registered_tasks() -> dict[str, Any]:
+    """The current Celery app's tasks, after its task modules (``imports``, autodiscovery) are loaded."""
+    known_task_names()  # imports the task modules the way `manage.py check` does, guarded the same way
+    return dict(current_app.tasks)
 
 
 class Command(BeatStoreCommand):
@@ -110,7 +119,7 @@ Sources: {", ".join(SOURCES)}."""
         if fmt != "ini":
             # JSON/YAML are beat_store's own exports: their schedules are imported whole, as exported.
             return drafts, [], []
-        check = check_tasks(drafts, registered_tasks())
+        check = check_tasks(drafts, registered_tasks(), keep_unregistered=settings.ALLOW_UNREGISTERED_TASKS)
         if check.warning:
             self.stderr.write(f"warning: {check.warning}")
         return check.kept, [], check.left_out
