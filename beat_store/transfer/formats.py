@@ -18,6 +18,9 @@ The INI form, one section per schedule (superdjango's ``scheduler.ini`` reads as
     active = no                   ; optional: no/false/off/0 imports the schedule paused (default yes)
     recipients = ["ops@example.com"]   ; any other key is a keyword argument (typed, see below)
 
+A key that names another schedule field (``queue``, ``max_instances``, ``start_at``...) is an error naming the
+section and the key: it would otherwise reach the task as a keyword argument and fail every run.
+
 ``frequency`` is the same key as ``every``; giving both spellings of one key in a section is an error.
 
 ``every = sunday`` (monday..sunday, any case) runs weekly on that day at ``at`` (00:00 without it): a cron
@@ -55,6 +58,30 @@ _EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".ini": "ini", 
 #: An INI section's own keys (any other key is a keyword argument), and superdjango's spellings of two of them.
 _INI_RESERVED = ("call", "every", "at", "timezone", "description", "active")
 _INI_ALIASES = {"callback": "call", "frequency": "every"}
+#: Schedule fields an INI section cannot set: as keys they would silently become keyword arguments of the task
+#: (and fail every run with "unexpected keyword argument"), so they are refused with the section and key.
+_INI_SCHEDULE_FIELDS = (
+    "name",
+    "task",
+    "trigger",
+    "args",
+    "kwargs",
+    "paused",
+    "start_at",
+    "end_at",
+    "coalesce",
+    "misfire_grace_time",
+    "max_instances",
+    "jitter",
+    "keep_runs_days",
+    "queue",
+    "exchange",
+    "routing_key",
+    "priority",
+    "expires",
+    "headers",
+    "metadata",
+)
 _INI_WEEKDAYS = {
     "monday": "mon",
     "tuesday": "tue",
@@ -161,6 +188,12 @@ def _ini_record(name: str, raw_options: dict[str, str]) -> dict[str, Any]:
             record[key] = options[key].strip()
     if "active" in options:
         record["paused"] = not _parse_active(name, options["active"])
+    for key in options:
+        if key in _INI_SCHEDULE_FIELDS:
+            raise TransferFormatError(
+                f"[{name}]: {key!r} is a schedule field, which an INI section does not set (it would reach the task "
+                "as a keyword argument); set it in a JSON or YAML file, or name the keyword argument otherwise"
+            )
     record["kwargs"] = {key: _ini_value(value) for key, value in options.items() if key not in _INI_RESERVED}
     return record
 

@@ -205,6 +205,8 @@ def test_ini_extra_keys_become_kwargs_with_json_values_and_case_kept() -> None:
             "call = t\nevery = 5 minutes\nat = 09:00",
             r"\[job\]: 'at' goes with an 'every' counted in days or weeks",
         ),
+        ("call = t\nevery = 5 minutes\nqueue = reports", r"\[job\]: 'queue' is a schedule field, which an INI"),
+        ("call = t\nevery = 5 minutes\nmax_instances = 2", r"\[job\]: 'max_instances' is a schedule field"),
     ],
     ids=[
         "a section without call is refused",
@@ -214,6 +216,8 @@ def test_ini_extra_keys_become_kwargs_with_json_values_and_case_kept() -> None:
         "a malformed time is refused",
         "an hour past 23 is refused",
         "at with an every in minutes is refused as ambiguous",
+        "a schedule field is refused rather than passed as a keyword argument",
+        "a policy field is refused too",
     ],
 )
 def test_ini_mistakes_name_the_section_and_the_problem(options: str, message: str) -> None:
