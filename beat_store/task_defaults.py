@@ -52,6 +52,22 @@ class Resolved:
     origin: Origin
 
 
+#: How people read an empty value of each field.
+_NOTHING = {
+    "misfire_grace_time": "no deadline",
+    "jitter": "no jitter",
+    "expires": "no expiry",
+    "queue": "the task's own routing",
+}
+
+
+def describe(field: str, value: Any) -> str:
+    """A field's value in words: ``no deadline`` rather than ``None`` for an empty grace time."""
+    if is_unset(field, value):
+        return _NOTHING.get(field, "none")
+    return f"{value:g} s" if field in ("misfire_grace_time", "jitter", "expires") else str(value)
+
+
 def is_unset(field: str, value: Any) -> bool:
     return value is None or (field == "queue" and value == "")
 

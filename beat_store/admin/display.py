@@ -93,6 +93,5 @@ def defaults_in_effect(schedule: Any) -> str:
         resolved = schedule.option_origin(name)
         if resolved.origin == "schedule":
             continue
-        shown = "none" if resolved.value in (None, "") else str(resolved.value)
-        lines.append(f"{name}: {shown} ({_ORIGIN_WORDS[resolved.origin]})")
+        lines.append(f"{name}: {task_defaults.describe(name, resolved.value)} ({_ORIGIN_WORDS[resolved.origin]})")
     return "\n".join(lines) or "—"

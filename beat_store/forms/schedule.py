@@ -35,18 +35,17 @@ TIMING_HELP = {
     "once for the earliest, or once for each.",
     "misfire_grace_time": "Seconds a run may start after its fire time (plus jitter). "
     "A run later than that is "
-    "recorded 'missed' and not sent; workers also drop it. Empty: no deadline.",
+    "recorded 'missed' and not sent; workers also drop it.",
     "max_instances": "Runs of this schedule that may be open (pending, sent, started, retrying) at once; "
     "a run "
     "due beyond that is recorded 'skipped'.",
-    "jitter": "Delay each run by a random 0..N seconds (never past the next fire time), to spread load. "
-    "Empty: no jitter.",
+    "jitter": "Delay each run by a random 0..N seconds (never past the next fire time), to spread load.",
     "keep_runs_days": "Beat deletes this schedule's finished runs older than this many days, keeping the "
     "newest ones the chart shows. Empty: the site's BEAT_STORE_KEEP_RUNS_DAYS (30 unless set).",
     "paused": "A paused schedule does not fire; on resume, missed fire times follow the coalesce policy.",
     "expires": "Seconds after sending when a worker should no longer start the run (Celery 'expires').",
     "priority": "Celery message priority, 0-255 (broker-dependent).",
-    "queue": "Celery queue to send to; empty: the task's default routing.",
+    "queue": "Celery queue to send to.",
 }
 
 
@@ -162,13 +161,16 @@ class ScheduleForm(forms.ModelForm):
             field = self.fields.get(name)
             if field is None:
                 continue
-            if self.instance.task:
-                resolved = task_defaults.resolve(self.instance.task, name, None)
-                shown = "none" if resolved.value in (None, "") else resolved.value
-                where = "default from settings" if resolved.origin == "settings" else "beat_store's default"
-                field.help_text += f" Empty: {shown} ({where} for {self.instance.task}, BEAT_STORE_TASK_DEFAULTS)."
+            empty_means = task_defaults.describe(name, task_defaults.BUILT_IN[name])
+            if not self.instance.task:
+                field.help_text += f" Empty: the task's default from BEAT_STORE_TASK_DEFAULTS, else {empty_means}."
+                continue
+            resolved = task_defaults.resolve(self.instance.task, name, None)
+            if resolved.origin == "settings":
+                shown = task_defaults.describe(name, resolved.value)
+                field.help_text += f" Empty: {shown}, the default from settings for {self.instance.task}."
             else:
-                field.help_text += " Empty: the task's default from BEAT_STORE_TASK_DEFAULTS, if it sets one."
+                field.help_text += f" Empty: {empty_means}."
         coalesce = self.fields.get("coalesce")
         if isinstance(coalesce, forms.ChoiceField):
             coalesce.choices = [("", "— the task's default (else latest) —"), *CoalescePolicy.choices]

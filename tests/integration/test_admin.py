@@ -1086,8 +1086,9 @@ def test_the_change_page_says_which_defaults_a_schedule_uses_and_where_they_come
     assert "coalesce: earliest (default from settings)" in page
     assert "queue: reports (default from settings)" in page
     assert "max_instances: " not in page  # its own value, not a default
-    assert "misfire_grace_time: none (beat_store&#x27;s default)" in page
-    assert "Empty: earliest (default from settings for tests.add, BEAT_STORE_TASK_DEFAULTS)." in page
+    assert "misfire_grace_time: no deadline (beat_store&#x27;s default)" in page
+    assert "Empty: earliest, the default from settings for tests.add." in page
+    assert "Empty: no deadline." in page
 
 
 def test_saving_the_form_with_empty_policy_fields_leaves_them_unset(admin_client: Client) -> None:
