@@ -28,9 +28,11 @@ def _own_task_id(task: Any) -> str | None:
     return str(request.id)
 
 
-def _report(record: Callable[..., int], *args: Any, **kwargs: Any) -> None:
-    """Write one report (an ``executions.mark_*`` call) through this process's writer (``report_writer``)."""
-    report_writer.writer.submit(record, *args, **kwargs)
+def _report(record: Callable[..., int], *args: Any, request: Any = None, **kwargs: Any) -> None:
+    """Write one report (an ``executions.mark_*`` call) through this process's writer (``report_writer``); inline
+    for a task run eagerly (``apply()``, ``task_always_eager``: tests, mostly), in the caller's transaction."""
+    eager = bool(getattr(request, "is_eager", False))
+    report_writer.writer.submit(record, *args, inline=eager, **kwargs)
 
 
 def flush_reports(**kwargs: Any) -> None:
@@ -46,14 +48,16 @@ def _retries_of(task: Any) -> int | None:
 
 def on_task_prerun(sender: Any = None, task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
     if _own_task_id(task) and task_id:
-        _report(executions.mark_started, task_id, worker=str(task.request.hostname or ""), at=timezone.now())
+        worker = str(task.request.hostname or "")
+        _report(executions.mark_started, task_id, request=task.request, worker=worker, at=timezone.now())
 
 
 def on_task_success(sender: Any = None, result: Any = None, **kwargs: Any) -> None:
     task_id = _own_task_id(sender)
     if task_id:
         retries = _retries_of(sender)
-        _report(executions.mark_succeeded, task_id, result=result, at=timezone.now(), retries=retries)
+        at = timezone.now()
+        _report(executions.mark_succeeded, task_id, request=sender.request, result=result, at=at, retries=retries)
 
 
 def on_task_failure(
@@ -66,7 +70,15 @@ def on_task_failure(
     if _own_task_id(sender) and task_id:
         traceback = str(einfo.traceback) if einfo else ""
         at, retries = timezone.now(), _retries_of(sender)
-        _report(executions.mark_failed, task_id, exception=exception, traceback=traceback, at=at, retries=retries)
+        _report(
+            executions.mark_failed,
+            task_id,
+            request=sender.request,
+            exception=exception,
+            traceback=traceback,
+            at=at,
+            retries=retries,
+        )
 
 
 def on_task_retry(
@@ -74,12 +86,12 @@ def on_task_retry(
 ) -> None:
     if request is not None and headers.is_beat_store_request(request):
         traceback = str(einfo.traceback) if einfo else ""
-        _report(executions.mark_retrying, str(request.id), reason=reason, traceback=traceback)
+        _report(executions.mark_retrying, str(request.id), request=request, reason=reason, traceback=traceback)
 
 
 def on_task_revoked(sender: Any = None, request: Any = None, expired: bool = False, **kwargs: Any) -> None:
     if request is not None and headers.is_beat_store_request(request):
-        _report(executions.mark_revoked, str(request.id), expired=bool(expired), at=timezone.now())
+        _report(executions.mark_revoked, str(request.id), request=request, expired=bool(expired), at=timezone.now())
 
 
 _connected = False

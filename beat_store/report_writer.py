@@ -10,8 +10,10 @@ one writer thread per worker process, and the task's thread waits for it at most
 - when the database is slow or hangs, a task waits at most ``REPORT_WAIT`` once, and not at all while the writer
   is still held up by an older report; the log says so once.
 
-A report made inside a transaction of the calling thread (a test's, or code running tasks eagerly inside
-``atomic``) is written inline on that thread's connection: another thread's connection could not see its rows.
+A report made inside a transaction of the calling thread (a test's), or for a task run eagerly (``apply()``,
+``task_always_eager``), is written inline on the calling thread's connection: another thread's connection could
+not see the rows of an open transaction, and an eager caller expects the record written when ``apply()``
+returns.
 A run whose reports are lost for good ends ``lost`` like any run without news.
 """
 
@@ -88,10 +90,11 @@ class ReportWriter:
         with self._condition:
             return len(self._pending)
 
-    def submit(self, record: Callable[..., int], *args: Any, **kwargs: Any) -> None:
-        """Have ``record(*args, **kwargs)`` written after every earlier report; wait for it a little."""
+    def submit(self, record: Callable[..., int], *args: Any, inline: bool = False, **kwargs: Any) -> None:
+        """Have ``record(*args, **kwargs)`` written after every earlier report; wait for it a little. ``inline``:
+        on the calling thread (an eager task's report, which its caller expects written when ``apply()`` returns)."""
         report = _Report(record, args, kwargs)
-        if connection.in_atomic_block:
+        if inline or connection.in_atomic_block:
             self._write_inline(report)
             return
         with self._condition:

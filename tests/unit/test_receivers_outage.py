@@ -154,3 +154,21 @@ def test_reports_from_several_threads_are_all_written_once(
 
     assert sorted(database.written) == sorted([(kind, name) for name in names for kind in ("started", "succeeded")])
     assert writer.pending == 0
+
+
+def test_an_eager_tasks_reports_are_written_on_the_calling_thread(
+    monkeypatch: pytest.MonkeyPatch, writer: report_writer.ReportWriter
+) -> None:
+    """``apply()`` and ``task_always_eager`` callers (tests) expect the record written when the call returns, in
+    their own transaction."""
+    threads: list[threading.Thread] = []
+    monkeypatch.setattr(
+        receivers.executions, "mark_started", lambda *args, **kwargs: threads.append(threading.current_thread())
+    )
+    eager = task("eager")
+    eager.request.is_eager = True
+
+    receivers.on_task_prerun(task_id="eager", task=eager)
+
+    assert threads == [threading.current_thread()]
+    assert writer._thread is None
