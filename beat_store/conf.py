@@ -132,8 +132,9 @@ class BeatStoreSettings:
 
     @property
     def PRUNE_BATCH(self) -> int:
-        """Most runs one beat deletes in one go, between ticks; a full batch is followed by another."""
-        return int(self._get("PRUNE_BATCH", 200))
+        """Most runs one beat deletes in one go, between ticks; a full batch is followed by another a quarter of a
+        second later while nothing is due."""
+        return int(self._get("PRUNE_BATCH", 100))
 
     @property
     def RETIRED(self) -> list[str]:

@@ -60,6 +60,9 @@ CLAIM_EVERY = 1.0
 PRUNE_ONLY_WHEN_IDLE_FOR = 1.0
 #: After a batch that was not full, the next look for expired history waits this long (seconds).
 PRUNE_EVERY = 60.0
+#: After a full batch, the next tick comes this soon (seconds): a backlog goes in small batches, a few a second,
+#: rather than in large ones that would keep a tick busy for longer.
+PRUNE_AGAIN_AFTER = 0.25
 
 
 class Clock(Protocol):
@@ -241,12 +244,14 @@ class BeatEngine:
         deleted = self.store.prune_history(now, limit=limit)
         finished = self.clock.monotonic()
         # A full batch means more is waiting: go on at the next idle moment, else look again in a while.
-        self._next_prune = finished + (0.0 if deleted >= limit else PRUNE_EVERY)
+        backlog = deleted >= limit
+        self._next_prune = finished + (0.0 if backlog else PRUNE_EVERY)
         if deleted:
             logger.info(
                 "beat_store: deleted %d run(s) past their retention in %.0f ms", deleted, (finished - started) * 1000
             )
-        return max(0.0, pause - (finished - started))
+        left = max(0.0, pause - (finished - started))
+        return min(left, PRUNE_AGAIN_AFTER) if backlog else left
 
     def close(self) -> None:
         """Release what the engine holds (the wake-up listener, the database connection)."""

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from celery import current_app
 from django.conf import settings as django_settings
 
 from beat_store.conf import settings
@@ -84,8 +83,7 @@ def read_schedule_file(path: Path) -> list[dict[str, Any]]:
 def read_schedule_files(*, taken: Collection[str] = (), tasks: Mapping[str, Any] | None = None) -> FileDeclarations:
     """What the listed files declare. A name in ``taken`` (declared in settings) or already declared by a file
     listed earlier is refused in the later file: the first declaration wins, and the refusal names both.
-    ``tasks``: the Celery app's registry (default: the current app's), for INI files' task rules."""
-    registry = current_app.tasks if tasks is None else tasks
+    ``tasks``: the Celery app's registry, for INI files' task rules (None: files are read as written)."""
     declarations = FileDeclarations()
     longest = Schedule._meta.get_field("source_file").max_length or 0
     for path in listed_paths():
@@ -101,7 +99,7 @@ def read_schedule_files(*, taken: Collection[str] = (), tasks: Mapping[str, Any]
             continue
         drafts = [_read_record(declarations, origin, index, record, taken) for index, record in enumerate(records, 1)]
         valid = [draft for draft in drafts if draft is not None]
-        for draft in _with_known_tasks(declarations, origin, valid, registry):
+        for draft in valid if tasks is None else _with_known_tasks(declarations, origin, valid, tasks):
             _declare(declarations, origin, draft)
     return declarations
 

@@ -15,7 +15,15 @@ import pytest
 from django.db import OperationalError
 from django.test import override_settings
 
-from beat_store.engine import CLAIM_EVERY, LOST_CHECK_EVERY, MAX_ERROR_BACKOFF, MIN_SLEEP, PRUNE_EVERY, BeatEngine
+from beat_store.engine import (
+    CLAIM_EVERY,
+    LOST_CHECK_EVERY,
+    MAX_ERROR_BACKOFF,
+    MIN_SLEEP,
+    PRUNE_AGAIN_AFTER,
+    PRUNE_EVERY,
+    BeatEngine,
+)
 from beat_store.runs import SendableRun
 from beat_store.store import TickSummary
 from beat_store.testing import ManualClock
@@ -283,3 +291,17 @@ def test_time_spent_deleting_comes_off_the_sleep(engine: BeatEngine, store: Fake
     engine.tick()
 
     assert sleeper.slept == [pytest.approx(0.7)]
+
+
+def test_a_backlog_is_deleted_a_few_small_batches_a_second_while_idle(
+    engine: BeatEngine, store: FakeStore, sleeper: FakeSleeper
+) -> None:
+    store.expired = 250
+    with override_settings(BEAT_STORE_PRUNE_BATCH=100):
+        engine.tick()
+        engine.tick()
+        engine.tick()
+
+    assert store.prunes == [100, 100, 50]
+    # Full batches: the next tick a quarter of a second later; then the usual poll interval.
+    assert sleeper.slept == [PRUNE_AGAIN_AFTER, PRUNE_AGAIN_AFTER, 1.0]
