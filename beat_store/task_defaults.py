@@ -11,8 +11,9 @@ them, to defaults for :data:`FIELDS`::
 A schedule's own value wins; an unset one (``None``, or ``""`` for ``queue``) takes the default of the entries
 that match its task, an exact name before the patterns, and the patterns in the order written; what no entry
 sets keeps beat_store's built-in default (:data:`BUILT_IN`). Entries merge field by field, so a pattern can
-give the queue and an exact name the policy. The setting is read as it is at each use (compiled once per
-value), so ``override_settings`` works and an edited setting applies at beat's next start.
+give the queue and an exact name the policy. The setting is read and compiled once per process (Django's
+``setting_changed``, which ``override_settings`` sends, drops it), so an edited setting applies at beat's next
+start.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from beat_store.conf import settings
 from beat_store.enums import CoalescePolicy
@@ -167,20 +171,28 @@ def _glob_to_regex(pattern: str) -> str:
     return "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
 
 
-_cache: tuple[object, _CompiledDefaults] | None = None
+#: The setting as compiled; dropped when Django says the setting changed (``override_settings`` in tests).
+#: Not re-read at each use: a missing setting costs an AttributeError inside Django's ``getattr`` every time,
+#: and a herd asks for a few fields of every run.
+_compiled_setting: _CompiledDefaults | None = None
 
 
 def _compiled() -> _CompiledDefaults:
-    global _cache
-    setting = settings.TASK_DEFAULTS
-    if _cache is None or _cache[0] is not setting:
+    global _compiled_setting
+    if _compiled_setting is None:
+        setting = settings.TASK_DEFAULTS
         found = problems(setting)
         if found:
             # Beat refuses to start with such a setting (and check beat_store.E005 names it); elsewhere (the admin)
             # it is ignored, logged once per value, rather than failing every page.
             logger.error("beat_store: BEAT_STORE_TASK_DEFAULTS is ignored: %s", "; ".join(found))
-            setting_used: Mapping[str, Mapping[str, Any]] = {}
-        else:
-            setting_used = setting
-        _cache = (setting, _CompiledDefaults(setting_used))
-    return _cache[1]
+            setting = {}
+        _compiled_setting = _CompiledDefaults(setting)
+    return _compiled_setting
+
+
+@receiver(setting_changed)
+def _forget_on_change(setting: str, **kwargs: Any) -> None:
+    global _compiled_setting
+    if setting == "BEAT_STORE_TASK_DEFAULTS":
+        _compiled_setting = None
