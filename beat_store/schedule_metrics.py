@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,12 +21,12 @@ from django.db.models.aggregates import Count
 from beat_store.conf import settings
 from beat_store.enums import ExecutionStatus
 from beat_store.models import Execution, Schedule
+from beat_store.name_patterns import is_pattern, pattern_regex
 
 logger = logging.getLogger(__name__)
 
 #: Keeps cardinality bounded even when a pattern matches many schedules: the first ones by name get series.
 MAX_SCHEDULES_WITH_SERIES = 200
-_GLOB_CHARACTERS = frozenset("*?")
 
 
 def selection_filter(patterns: Iterable[str]) -> Q | None:
@@ -36,17 +35,13 @@ def selection_filter(patterns: Iterable[str]) -> Q | None:
     Globs become one anchored regular expression (``name__regex``), which PostgreSQL, MariaDB/MySQL and SQLite
     all evaluate; exact names stay an indexed ``IN``. None when nothing is selected.
     """
-    exact = [pattern for pattern in patterns if not _GLOB_CHARACTERS & set(pattern)]
-    globs = [_glob_to_regex(pattern) for pattern in patterns if _GLOB_CHARACTERS & set(pattern)]
+    exact = [pattern for pattern in patterns if not is_pattern(pattern)]
+    globs = [pattern_regex(pattern) for pattern in patterns if is_pattern(pattern)]
     selection = Q(name__in=exact) if exact else None
     if globs:
         by_glob = Q(name__regex=f"^(?:{'|'.join(globs)})$")
         selection = by_glob if selection is None else selection | by_glob
     return selection
-
-
-def _glob_to_regex(pattern: str) -> str:
-    return "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
 
 
 def families(now: datetime, window: timedelta, gauge: Any) -> Iterator[Any]:

@@ -30,6 +30,7 @@ from django.dispatch import receiver
 
 from beat_store.conf import settings
 from beat_store.enums import CoalescePolicy
+from beat_store.name_patterns import is_pattern, pattern_regex
 
 #: The fields a task default may set.
 FIELDS = ("coalesce", "misfire_grace_time", "max_instances", "jitter", "queue", "expires")
@@ -141,11 +142,9 @@ class _CompiledDefaults:
     """The setting split into exact names and ordered patterns, with each task's merge kept once computed."""
 
     def __init__(self, setting: Mapping[str, Mapping[str, Any]]) -> None:
-        self.exact = {name: dict(defaults) for name, defaults in setting.items() if not _is_pattern(name)}
+        self.exact = {name: dict(defaults) for name, defaults in setting.items() if not is_pattern(name)}
         self.patterns = [
-            (re.compile(_glob_to_regex(name)), dict(defaults))
-            for name, defaults in setting.items()
-            if _is_pattern(name)
+            (re.compile(pattern_regex(name)), dict(defaults)) for name, defaults in setting.items() if is_pattern(name)
         ]
         self._by_task: dict[str, dict[str, Any]] = {}
 
@@ -161,14 +160,6 @@ class _CompiledDefaults:
             merged.update(self.exact.get(task, {}))
             self._by_task[task] = merged
         return merged
-
-
-def _is_pattern(name: str) -> bool:
-    return "*" in name or "?" in name
-
-
-def _glob_to_regex(pattern: str) -> str:
-    return "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
 
 
 #: The setting as compiled; dropped when Django says the setting changed (``override_settings`` in tests).
