@@ -48,6 +48,7 @@ from pathlib import PurePath
 from typing import Any
 
 from beat_store.exceptions import BeatStoreError
+from beat_store.models import DEFINITION_FIELDS
 from beat_store.triggers.weekdays import convert_day_of_week_numbering
 
 FORMATS = ("json", "yaml", "ini")
@@ -60,28 +61,7 @@ _INI_RESERVED = ("call", "every", "at", "timezone", "description", "active")
 _INI_ALIASES = {"callback": "call", "frequency": "every"}
 #: Schedule fields an INI section cannot set: as keys they would silently become keyword arguments of the task
 #: (and fail every run with "unexpected keyword argument"), so they are refused with the section and key.
-_INI_SCHEDULE_FIELDS = (
-    "name",
-    "task",
-    "trigger",
-    "args",
-    "kwargs",
-    "paused",
-    "start_at",
-    "end_at",
-    "coalesce",
-    "misfire_grace_time",
-    "max_instances",
-    "jitter",
-    "keep_runs_days",
-    "queue",
-    "exchange",
-    "routing_key",
-    "priority",
-    "expires",
-    "headers",
-    "metadata",
-)
+_INI_SCHEDULE_FIELDS = frozenset(DEFINITION_FIELDS) - set(_INI_RESERVED)
 _INI_WEEKDAYS = {
     "monday": "mon",
     "tuesday": "tue",
