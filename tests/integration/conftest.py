@@ -4,9 +4,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from celery import Celery
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from tests.celery_app import app as tests_app
 from tests.conftest import require_service
 from tests.integration.broker import PrivateRedis, free_port
 from tests.integration.migrating import APP
@@ -66,3 +68,12 @@ def migration_executor() -> Iterator[MigrationExecutor]:
     yield executor
     executor = MigrationExecutor(connection)
     executor.migrate(leaves)
+
+
+@pytest.fixture
+def tests_celery_app_current() -> Celery:
+    """The suite's Celery app (tests.* tasks) as the current one, as a project's own app is when manage.py runs:
+    commands that read ``celery.current_app`` (beat_store_sync, beat_store_import) see its tasks whatever app an
+    earlier test made current."""
+    tests_app.set_current()
+    return tests_app

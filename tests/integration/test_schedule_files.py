@@ -22,7 +22,7 @@ from beat_store.models import Schedule
 from beat_store.signals import schedule_changed
 from tests import celery_app
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tests_celery_app_current")]
 
 SCHEDULER_INI = """
 [every-two]

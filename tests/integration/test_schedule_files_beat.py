@@ -15,7 +15,7 @@ from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.models import Execution, Schedule
 from tests.integration.processes import CeleryProcesses, wait_until
 
-pytestmark = [pytest.mark.redis, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(180), pytest.mark.usefixtures("tests_celery_app_current")]
 
 SCHEDULER_INI = """
 [file-add]
