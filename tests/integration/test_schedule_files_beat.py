@@ -12,8 +12,8 @@ import pytest
 from django.core.management import call_command
 
 from beat_store.enums import ExecutionStatus, ScheduleSource
-from beat_store.models import Execution, Schedule
-from tests.integration.processes import CeleryProcesses, wait_until
+from beat_store.models import Schedule
+from tests.integration.processes import CeleryProcesses, wait_for_run
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(180), pytest.mark.usefixtures("tests_celery_app_current")]
 
@@ -43,11 +43,7 @@ def test_beat_syncs_a_schedule_file_at_start_runs_it_and_beat_store_sync_applies
     celery_processes.start_worker()
     beat = celery_processes.start_beat()
 
-    run = wait_until(
-        lambda: Execution.objects.filter(schedule_name="file-add", status=ExecutionStatus.SUCCEEDED).first(),
-        timeout=60,
-        message="a run of the file's schedule to succeed",
-    )
+    run = wait_for_run("file-add", ExecutionStatus.SUCCEEDED, timeout=60)
 
     assert beat.poll() is None
     assert run.result == "42"
@@ -77,11 +73,7 @@ def test_a_task_modules_add_periodic_task_is_synced_by_beat_as_a_settings_schedu
     celery_processes.start_worker()
     beat = celery_processes.start_beat()
 
-    run = wait_until(
-        lambda: Execution.objects.filter(schedule_name="per-app add", status=ExecutionStatus.SUCCEEDED).first(),
-        timeout=60,
-        message="a run of the schedule declared by add_periodic_task to succeed",
-    )
+    run = wait_for_run("per-app add", ExecutionStatus.SUCCEEDED, timeout=60)
 
     assert beat.poll() is None
     assert run.result == "11"
