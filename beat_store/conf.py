@@ -54,6 +54,13 @@ class BeatStoreSettings:
         return int(self._get("BATCH_SIZE", 500))
 
     @property
+    def PREPARE_AHEAD(self) -> float:
+        """Seconds before their fire time that runs are decided and their messages staged in the broker, to be
+        released at the fire time (``beat_store.staging``); 0 turns it off. Used where the broker is Redis and the
+        database is PostgreSQL or MySQL/MariaDB."""
+        return float(self._get("PREPARE_AHEAD", 30.0))
+
+    @property
     def MAX_CATCH_UP(self) -> int:
         """Past fire times iterated one by one before the rest of the downtime is skipped in one step."""
         return int(self._get("MAX_CATCH_UP", DEFAULT_MAX_CATCH_UP))

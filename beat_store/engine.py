@@ -32,21 +32,23 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from beat_store import executions, health, retention, store
+from beat_store import executions, health, retention, staged_runs, store
 from beat_store.conf import settings
 from beat_store.db.connections import drop_connection
 from beat_store.runs import SendableRun
-from beat_store.store import TickSummary
+from beat_store.store import Stager, TickSummary
 from beat_store.wakeups import WakeupWaiter
 from beat_store.worker_liveness import WorkerLiveness
 
 logger = logging.getLogger(__name__)
+
+ZERO = timedelta(0)
 
 #: Longest pause after database errors, in seconds (the back-off doubles up to it).
 MAX_ERROR_BACKOFF = 30.0
@@ -90,14 +92,27 @@ class Store(Protocol):
     def recover(self) -> None:
         """After a database error: drop the connection, so the next tick opens a fresh one."""
 
+    def can_stage(self) -> bool:
+        """Does this database take runs decided ahead (row locks, so that releases and edits take turns)?"""
+
     def plan_new_schedules(self, now: datetime, *, limit: int) -> int: ...
 
-    def plan_due_schedules(self, now: datetime, *, limit: int, rng: random.Random, owner: str) -> TickSummary: ...
+    def plan_due_schedules(
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        rng: random.Random,
+        owner: str,
+        prepare_until: datetime | None = None,
+        stage: Stager | None = None,
+    ) -> TickSummary: ...
 
     def claim_pending_runs(self, now: datetime, *, owner: str, limit: int) -> Sequence[SendableRun]: ...
 
-    def next_work_at(self, now: datetime) -> datetime | None:
-        """The earliest moment something is due: a schedule's fire time or a pending run's send time."""
+    def next_work_at(self, now: datetime, *, ahead: timedelta = ZERO) -> datetime | None:
+        """The earliest moment something is due: a schedule's fire time (``ahead`` of it, when runs are decided
+        ahead), a pending run's or a staged run's send time."""
 
     def mark_lost(self, *, now: datetime) -> int: ...
 
@@ -113,6 +128,17 @@ class Sender(Protocol):
     def send_planned(self, runs: Sequence[SendableRun], *, now: datetime) -> int: ...
 
     def send_claimed(self, runs: Sequence[SendableRun], *, now: datetime) -> int: ...
+
+    def can_stage(self) -> bool:
+        """Can runs decided ahead have their messages staged in this broker?"""
+
+    def stage(self, runs: Sequence[SendableRun]) -> set[int]:
+        """Stage the messages of runs just decided ahead; return the ids staged."""
+
+    def release_staged(self, *, now: datetime, limit: int) -> int:
+        """Release a batch of staged runs whose send time has come; return how many were due."""
+
+    def collect_staged_garbage(self, *, now: datetime) -> int: ...
 
 
 class Sleeper(Protocol):
@@ -137,18 +163,38 @@ class DatabaseStore:
     def recover(self) -> None:
         drop_connection()
 
+    def can_stage(self) -> bool:
+        # SQLite's single writer already serialises beats and edits: deciding ahead would gain it nothing.
+        return connection.vendor != "sqlite"
+
     def plan_new_schedules(self, now: datetime, *, limit: int) -> int:
         return store.plan_new_schedules(now, limit=limit)
 
-    def plan_due_schedules(self, now: datetime, *, limit: int, rng: random.Random, owner: str) -> TickSummary:
-        return store.plan_due_schedules(now, limit=limit, rng=rng, owner=owner)
+    def plan_due_schedules(
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        rng: random.Random,
+        owner: str,
+        prepare_until: datetime | None = None,
+        stage: Stager | None = None,
+    ) -> TickSummary:
+        return store.plan_due_schedules(
+            now, limit=limit, rng=rng, owner=owner, prepare_until=prepare_until, stage=stage
+        )
 
     def claim_pending_runs(self, now: datetime, *, owner: str, limit: int) -> Sequence[SendableRun]:
         return executions.claim_pending_runs(now, owner=owner, limit=limit)
 
-    def next_work_at(self, now: datetime) -> datetime | None:
-        moments = [moment for moment in (store.next_fire_at(), executions.next_send_at(now)) if moment is not None]
-        return min(moments, default=None)
+    def next_work_at(self, now: datetime, *, ahead: timedelta = ZERO) -> datetime | None:
+        next_fire = store.next_fire_at()
+        candidates = (
+            next_fire - ahead if next_fire is not None else None,
+            executions.next_send_at(now),
+            staged_runs.next_release_at() if ahead else None,
+        )
+        return min((moment for moment in candidates if moment is not None), default=None)
 
     def mark_lost(self, *, now: datetime) -> int:
         return executions.mark_lost(now=now)
@@ -207,15 +253,30 @@ class BeatEngine:
         return float(self._sleeper().sleep(pause))
 
     def run_once(self) -> None:
-        """Plan and send everything due now; check for lost runs when that is due. Raises database errors."""
+        """Release staged runs due now, plan and send everything due now (and decide ahead what is due soon);
+        check for lost runs when that is due. Raises database errors."""
         now = self.clock.now()
         batch = settings.BATCH_SIZE
+        ahead = self._prepare_ahead()
+        if ahead:
+            self._release_staged(limit=batch)
         self.store.plan_new_schedules(now, limit=batch)
         claim_again_at = 0.0
         while True:
-            planned = self.store.plan_due_schedules(now, limit=batch, rng=self.rng, owner=self.owner)
+            planned = self.store.plan_due_schedules(
+                now,
+                limit=batch,
+                rng=self.rng,
+                owner=self.owner,
+                prepare_until=now + ahead if ahead else None,
+                stage=self.sender.stage if ahead else None,
+            )
             if planned.ready:
                 self.sender.send_planned(planned.ready, now=self.clock.now())
+            if ahead:
+                # While a large herd is decided ahead, runs staged earlier may fall due: they go out between
+                # batches, not after the whole herd.
+                self._release_staged(limit=batch)
             planning_done = planned.claimed < batch
             sent_a_full_batch = False
             # Runs waiting for any beat are claimed once planning is done, and during a long herd every
@@ -233,6 +294,18 @@ class BeatEngine:
         if self.liveness is not None:
             self.liveness.check(now=now, monotonic=self.clock.monotonic())
 
+    def _prepare_ahead(self) -> timedelta:
+        """How far ahead runs are decided and staged: ``BEAT_STORE_PREPARE_AHEAD`` where the broker can stage them
+        and the database takes them (not SQLite), else nothing."""
+        seconds = settings.PREPARE_AHEAD
+        if seconds <= 0 or not self.store.can_stage() or not self.sender.can_stage():
+            return ZERO
+        return timedelta(seconds=seconds)
+
+    def _release_staged(self, *, limit: int) -> None:
+        while self.sender.release_staged(now=self.clock.now(), limit=limit) >= limit:
+            pass
+
     def _prune_while_idle(self, now: datetime, pause: float) -> float:
         """Delete a batch of expired history when nothing is due for at least ``PRUNE_ONLY_WHEN_IDLE_FOR``
         seconds (so never inside a herd nor just before one); return what is left of ``pause``."""
@@ -242,6 +315,8 @@ class BeatEngine:
         started = self.clock.monotonic()
         limit = settings.PRUNE_BATCH
         deleted = self.store.prune_history(now, limit=limit)
+        if self._prepare_ahead() and not deleted:
+            self.sender.collect_staged_garbage(now=now)
         finished = self.clock.monotonic()
         # A full batch means more is waiting: go on at the next idle moment, else look again in a while.
         backlog = deleted >= limit
@@ -268,7 +343,7 @@ class BeatEngine:
 
     def _pause_until_next_work(self, now: datetime) -> float:
         cap = settings.MAX_POLL_INTERVAL
-        upcoming = self.store.next_work_at(now)
+        upcoming = self.store.next_work_at(now, ahead=self._prepare_ahead())
         if upcoming is None:
             return cap
         # Work already due after a full pass is held by another beat (rows locked, runs leased): poll it

@@ -36,7 +36,7 @@ from beat_store.limits import keep_tail
 from beat_store.models import Execution, Schedule
 from beat_store.planning import PlannedRun
 from beat_store.run_events import announce_recorded, update_runs
-from beat_store.runs import RecordedRun, SendableRun
+from beat_store.runs import STAGED, RecordedRun, SendableRun
 
 #: States a worker-side report may leave; terminal states are never left.
 #: A lost run may start again: a redelivery (``acks_late``) after its worker died.
@@ -54,6 +54,7 @@ _SEND_FIELDS = (
     "deadline_at",
     "kwargs_override",
     "publish_attempted_at",
+    "staged_at",
     "schedule__args",
     "schedule__kwargs",
     "schedule__queue",
@@ -81,6 +82,7 @@ _RECORDED_FIELDS = (
     "publish_attempted_at",
     "lease_owner",
     "lease_until",
+    "staged_at",
 )
 #: Columns written with one value for every recorded run.
 _RECORDED_CONSTANTS = (
@@ -174,9 +176,15 @@ def _run_fields(schedule: Schedule, run: PlannedRun) -> dict[str, Any]:
 
 
 def open_run_counts(schedule_ids: Sequence[int]) -> dict[int, int]:
-    """Open runs (holding a max-instances slot) per schedule."""
+    """Open runs (holding a max-instances slot) per schedule. Runs staged ahead hold none until released: their
+    own verdict is taken then (``staged_runs``)."""
     return bulk.count_by(
-        Execution, group="schedule", ids=schedule_ids, field="status", values=[str(s) for s in S.open_values()]
+        Execution,
+        group="schedule",
+        ids=schedule_ids,
+        field="status",
+        values=[str(s) for s in S.open_values()],
+        unless={"status": str(S.PENDING), "lease_owner": STAGED},
     )
 
 
@@ -214,9 +222,9 @@ def next_send_at(now: datetime) -> datetime | None:
     return Execution.objects.filter(unleased, status=S.PENDING).aggregate(at=Min("send_at"))["at"]
 
 
-def release_runs(execution_ids: Iterable[int], *, retry_at: datetime, owner: str | None = None) -> None:
+def release_runs(execution_ids: Iterable[int], *, retry_at: datetime | None, owner: str | None = None) -> None:
     """Give back runs that could not be sent (those still leased to ``owner``, when given); any beat may try
-    again from ``retry_at``."""
+    again from ``retry_at`` (None: at once)."""
     runs = Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING)
     if owner is not None:
         runs = runs.filter(lease_owner=owner)

@@ -10,7 +10,7 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, ProhibitNullCharactersValidator
-from django.db import models
+from django.db import models, router, transaction
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
@@ -245,7 +245,26 @@ class Schedule(models.Model):
         The recomputation is pure (no query), so an edit made anywhere (admin, ORM, ``add_schedule``) is what
         beat reads at its next poll; rows written with ``QuerySet.update()`` or ``bulk_create`` are planned by
         beat instead, from ``next_fire_at IS NULL AND finished_at IS NULL``.
+
+        Runs decided ahead for this schedule and not yet released are withdrawn in the same transaction
+        (``beat_store.staged_runs``); when this save leaves the timing as it was, the next fire time goes back to
+        the first of them, so that beat decides them again from the saved row.
         """
+        if self._state.adding or self.pk is None:
+            self._save(*args, **kwargs)
+            return
+        from beat_store import staged_runs  # staged_runs imports this module
+
+        with transaction.atomic(using=router.db_for_write(Schedule, instance=self)):
+            # The row first, then its runs: the order a tick's planning and release take them in.
+            list(Schedule.objects.select_for_update().filter(pk=self.pk).values_list("pk"))
+            earliest = staged_runs.withdraw_for_edit(self.pk)
+            writes_next_fire = self._save(*args, **kwargs)
+            if earliest is not None and not writes_next_fire and staged_runs.rewind(self.pk, to=earliest):
+                self.next_fire_at, self.finished_at = earliest, None
+
+    def _save(self, *args: Any, **kwargs: Any) -> bool:
+        """:meth:`save` itself; return whether it wrote ``next_fire_at``."""
         trigger = self.__dict__.get("trigger")  # not getattr: a deferred trigger stays unloaded
         if isinstance(trigger, dict) and isinstance(trigger.get("type"), str):
             self.trigger_kind = trigger["type"]
@@ -261,6 +280,8 @@ class Schedule(models.Model):
         super().save(*args, **kwargs)
         self._loaded_timing = self._timing_snapshot()
         self._loaded_paused = self.__dict__.get("paused")
+        update_fields = kwargs.get("update_fields")
+        return timing_changed or (update_fields is not None and "next_fire_at" in update_fields)
 
     @classmethod
     def check(cls, **kwargs: Any) -> list[Any]:
@@ -509,6 +530,14 @@ class Execution(models.Model):
         blank=True,
         editable=False,
         help_text="Set just before the message went to the broker: a pending run with it set may be there already.",
+    )
+    staged_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=(
+            "When the run was decided ahead and its message staged in the broker, to be released at its send time."
+        ),
     )
     lease_owner = models.CharField(max_length=100, blank=True, editable=False)
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)

@@ -106,26 +106,37 @@ def plan_runs(
     open_executions: int,
     rng: random.Random,
     max_catch_up: int = DEFAULT_MAX_CATCH_UP,
+    prepare_until: datetime | None = None,
 ) -> Plan:
-    """Decide the runs for every fire time from ``next_fire_at`` up to ``now``.
+    """Decide the runs for every fire time from ``next_fire_at`` up to ``now``, and, with ``prepare_until``, the
+    runs of the fire times after ``now`` up to it (decided ahead, see below).
 
     ``open_executions`` counts the schedule's executions that hold a max-instances slot (pending, sent,
     started, retrying). When nothing is due the plan has no runs, keeps ``next_fire_at`` and has
     ``last_fire_at`` None (keep the stored value). Errors raised by the trigger propagate: the caller pauses
     the schedule and records them.
+
+    A fire time after ``now`` is not late, so it is neither coalesced nor missed: each gets a ``pending`` run with
+    its jitter and deadline drawn now. Whether max instances let it start is left to the moment it is released
+    (its verdict depends on runs still open then), so such runs do not take a slot here. At most
+    ``max_catch_up`` of them are prepared in one plan; ``next_fire_at`` is then the first one left.
     """
     if open_executions < 0:
         raise ValueError(f"open_executions must be >= 0, not {open_executions!r}")
     due, skipped_span, following = due_fire_times(
         trigger, next_fire_at=next_fire_at, now=now, max_catch_up=max_catch_up
     )
-    if not due:
-        return Plan(runs=(), next_fire_at=following, last_fire_at=None, skipped_span=None)
-
-    followers = _following_fire_times(due, skipped_span, following)
-    chosen = _coalesce(policy.coalesce, list(zip(due, followers, strict=True)))
-    runs = _decide_runs(chosen, now=_as_utc(now), policy=policy, open_executions=open_executions, rng=rng)
-    return Plan(runs=runs, next_fire_at=following, last_fire_at=due[-1], skipped_span=skipped_span)
+    runs: tuple[PlannedRun, ...] = ()
+    if due:
+        followers = _following_fire_times(due, skipped_span, following)
+        chosen = _coalesce(policy.coalesce, list(zip(due, followers, strict=True)))
+        runs = _decide_runs(chosen, now=_as_utc(now), policy=policy, open_executions=open_executions, rng=rng)
+    if prepare_until is not None and following is not None:
+        ahead, following = _prepare_ahead(
+            trigger, following, until=_as_utc(prepare_until), policy=policy, rng=rng, limit=max_catch_up
+        )
+        runs = (*runs, *ahead)
+    return Plan(runs=runs, next_fire_at=following, last_fire_at=due[-1] if due else None, skipped_span=skipped_span)
 
 
 def due_fire_times(
@@ -311,6 +322,23 @@ def _decide_runs(
         jitter = min(jitter_us / _MICROSECONDS, policy.jitter or 0.0)
         runs.append(PlannedRun(fire_time, jitter, send_at, deadline_at, status, reason))
     return tuple(runs)
+
+
+def _prepare_ahead(
+    trigger: Trigger, first: datetime, *, until: datetime, policy: TimingPolicy, rng: random.Random, limit: int
+) -> tuple[list[PlannedRun], datetime | None]:
+    """Runs for the fire times from ``first`` up to ``until`` (at most ``limit``), and the first fire time left."""
+    runs: list[PlannedRun] = []
+    current: datetime | None = first
+    while current is not None and current <= until and len(runs) < limit:
+        following = _next_after(trigger, current)
+        jitter_us = _draw_jitter_us(policy.jitter, current, following, rng)
+        send_at = current + timedelta(microseconds=jitter_us)
+        jitter = min(jitter_us / _MICROSECONDS, policy.jitter or 0.0)
+        deadline_at = _deadline(send_at, policy.misfire_grace_time)
+        runs.append(PlannedRun(current, jitter, send_at, deadline_at, ExecutionStatus.PENDING, ""))
+        current = following
+    return runs, current
 
 
 def _draw_jitter_us(jitter: float | None, fire_time: datetime, following: datetime | None, rng: random.Random) -> int:

@@ -9,6 +9,10 @@ from typing import Any, Protocol
 
 from beat_store.models import Schedule
 
+#: ``Execution.lease_owner`` of a pending run whose message is staged in the broker (``beat_store.staged_runs``):
+#: held for the release at its send time, not for a beat.
+STAGED = "beat_store:staged"
+
 
 class SendableRun(Protocol):
     """What sending a run reads of it (``dispatch`` and ``messages``)."""
@@ -35,6 +39,10 @@ class SendableRun(Protocol):
     def kwargs_override(self) -> Any: ...
     @property
     def publish_attempted_at(self) -> datetime | None: ...
+    @property
+    def staged_at(self) -> datetime | None: ...
+    @property
+    def send_at(self) -> datetime: ...
 
 
 @dataclass(slots=True)
@@ -61,6 +69,7 @@ class RecordedRun:
     publish_attempted_at: datetime | None = None
     lease_owner: str = ""
     lease_until: datetime | None = None
+    staged_at: datetime | None = None
     #: Set once the row is inserted; None when the (schedule, fire time) was recorded before.
     pk: int | None = None
     manual: bool = False

@@ -16,13 +16,15 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Min
+from django.utils import timezone
 
-from beat_store import executions
+from beat_store import executions, staged_runs
 from beat_store.conf import settings
 from beat_store.db import bulk
 from beat_store.db.locking import skip_locked
@@ -46,9 +48,11 @@ class TickSummary:
 
 
 def plan_new_schedules(now: datetime, *, limit: int) -> int:
-    """Give a first ``next_fire_at`` to rows written without ``save()`` (``bulk_create``, ``update()``)."""
+    """Give a first ``next_fire_at`` to rows written without ``save()`` (``bulk_create``, ``update()``); runs staged
+    for them before their timing changed are withdrawn first (``staged_runs``)."""
     with transaction.atomic():
         rows = list(skip_locked(Schedule.objects.unplanned()).order_by("id")[:limit])
+        staged_runs.withdraw_unplanned([schedule.pk for schedule in rows])
         for schedule in rows:
             try:
                 with time_budget(settings.PLAN_TIME_BUDGET):
@@ -59,14 +63,31 @@ def plan_new_schedules(now: datetime, *, limit: int) -> int:
     return len(rows)
 
 
-def plan_due_schedules(now: datetime, *, limit: int, rng: random.Random, owner: str | None = None) -> TickSummary:
+#: Stages the messages of runs decided ahead; returns the ids of those it staged (``CelerySender.stage``).
+Stager = Callable[[Sequence[RecordedRun]], set[int]]
+
+
+def plan_due_schedules(
+    now: datetime,
+    *,
+    limit: int,
+    rng: random.Random,
+    owner: str | None = None,
+    prepare_until: datetime | None = None,
+    stage: Stager | None = None,
+) -> TickSummary:
     """Claim up to ``limit`` due schedules, record their runs and advance them, in one transaction.
 
     With an ``owner``, the runs to send at once are recorded leased to it and come back in ``ready``: the beat
     that planned them sends them without reading them again (see ``executions.record_scheduled_runs``).
+
+    With ``prepare_until`` and ``stage``, schedules due by then are claimed too, and the runs of fire times after
+    ``now`` are decided ahead: recorded held for their release, their messages staged by ``stage`` before the
+    commit (``staged_runs``); those it could not stage stay ordinary pending runs.
     """
+    horizon = prepare_until if prepare_until is not None and stage is not None and prepare_until > now else None
     with transaction.atomic():
-        schedules = list(skip_locked(Schedule.objects.due(now)).order_by("next_fire_at")[:limit])
+        schedules = list(skip_locked(Schedule.objects.due(horizon or now)).order_by("next_fire_at")[:limit])
         if not schedules:
             return TickSummary(claimed=0, recorded=0)
         open_counts = executions.open_run_counts([schedule.pk for schedule in schedules])
@@ -79,14 +100,26 @@ def plan_due_schedules(now: datetime, *, limit: int, rng: random.Random, owner: 
             if time.monotonic() > give_up_at:
                 break
             planned += 1
-            plan = _plan_one(schedule, now=now, open_executions=open_counts.get(schedule.pk, 0), rng=rng)
+            plan = _plan_one(
+                schedule, now=now, open_executions=open_counts.get(schedule.pk, 0), rng=rng, prepare_until=horizon
+            )
             if plan is None:
                 continue  # paused for a trigger error, written below
             runs.extend(executions.scheduled_run(schedule, run) for run in plan.runs)
             _advance(schedule, plan, now=now)
+        ahead = staged_runs.hold_for_staging(runs, now=now, at=timezone.now()) if horizon else []
         ready = executions.record_scheduled_runs(runs, leased_to=owner, now=now)
+        if ahead:
+            _stage(ahead, stage)
         bulk.update_rows(Schedule, schedules[:planned], fields=_ADVANCED_FIELDS)
     return TickSummary(claimed=planned, recorded=sum(run.pk is not None for run in runs), ready=ready)
+
+
+def _stage(ahead: list[RecordedRun], stage: Stager | None) -> None:
+    """Stage the messages of the runs just recorded ahead; those not staged become ordinary pending runs."""
+    recorded = [run for run in ahead if run.pk is not None]
+    staged = stage(recorded) if stage is not None and recorded else set()
+    staged_runs.unstage([run.pk for run in recorded if run.pk is not None and run.pk not in staged])
 
 
 def next_fire_at() -> datetime | None:
@@ -95,11 +128,13 @@ def next_fire_at() -> datetime | None:
     return next_fire
 
 
-def _plan_one(schedule: Schedule, *, now: datetime, open_executions: int, rng: random.Random) -> Plan | None:
+def _plan_one(
+    schedule: Schedule, *, now: datetime, open_executions: int, rng: random.Random, prepare_until: datetime | None
+) -> Plan | None:
     assert schedule.next_fire_at is not None
     try:
         with time_budget(settings.PLAN_TIME_BUDGET):
-            plan = _plan_runs(schedule, now=now, open_executions=open_executions, rng=rng)
+            plan = _plan_runs(schedule, now=now, open_executions=open_executions, rng=rng, prepare_until=prepare_until)
     except Exception as error:  # spec rule 8: a trigger that raises pauses its schedule, never beat
         _pause_for_error(schedule, error)
         return None
@@ -108,7 +143,9 @@ def _plan_one(schedule: Schedule, *, now: datetime, open_executions: int, rng: r
     return plan
 
 
-def _plan_runs(schedule: Schedule, *, now: datetime, open_executions: int, rng: random.Random) -> Plan:
+def _plan_runs(
+    schedule: Schedule, *, now: datetime, open_executions: int, rng: random.Random, prepare_until: datetime | None
+) -> Plan:
     assert schedule.next_fire_at is not None
     return plan_runs(
         schedule.build_trigger(),
@@ -118,6 +155,7 @@ def _plan_runs(schedule: Schedule, *, now: datetime, open_executions: int, rng: 
         open_executions=open_executions,
         rng=rng,
         max_catch_up=settings.MAX_CATCH_UP,
+        prepare_until=prepare_until,
     )
 
 
@@ -148,4 +186,6 @@ def _pause_for_error(schedule: Schedule, error: Exception) -> None:
 def _advance(schedule: Schedule, plan: Plan, *, now: datetime) -> None:
     schedule.next_fire_at = plan.next_fire_at
     schedule.last_fire_at = plan.last_fire_at or schedule.last_fire_at
-    schedule.finished_at = now if plan.next_fire_at is None else None
+    # A trigger that ran out with its last runs decided ahead finishes with the last of them.
+    last_run = max((run.fire_time for run in plan.runs), default=now)
+    schedule.finished_at = max(now, last_run) if plan.next_fire_at is None else None

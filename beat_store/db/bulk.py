@@ -13,7 +13,7 @@ the same work in one statement per batch:
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from django.db import connection
@@ -216,9 +216,16 @@ def _update_mysql(
 
 
 def count_by(
-    model: type[Model], *, group: str, ids: Sequence[int], field: str, values: Sequence[str]
+    model: type[Model],
+    *,
+    group: str,
+    ids: Sequence[int],
+    field: str,
+    values: Sequence[str],
+    unless: Mapping[str, str] | None = None,
 ) -> dict[int, int]:
-    """Rows per ``group`` value among ``ids`` of that column whose ``field`` is one of ``values``.
+    """Rows per ``group`` value among ``ids`` of that column whose ``field`` is one of ``values``, leaving out rows
+    that have every column value of ``unless``.
 
     Plain SQL: the ORM prepares an ``IN`` list value by value, which cost a herd more than the query itself;
     the ids are ints read from the database a moment ago.
@@ -228,12 +235,16 @@ def count_by(
     by_name = {f.name: f for f in model._meta.concrete_fields}
     quote = connection.ops.quote_name
     group_column, field_column = (quote(str(by_name[name].column)) for name in (group, field))
+    excluded = ""
+    if unless:
+        equal = " AND ".join(f"{quote(str(by_name[name].column))} = %s" for name in unless)
+        excluded = f" AND NOT ({equal})"
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {group_column}, COUNT(*) FROM {quote(model._meta.db_table)} "
             f"WHERE {group_column} IN ({', '.join(['%s'] * len(ids))}) "
-            f"AND {field_column} IN ({', '.join(['%s'] * len(values))}) GROUP BY {group_column}",
-            [*ids, *values],
+            f"AND {field_column} IN ({', '.join(['%s'] * len(values))}){excluded} GROUP BY {group_column}",
+            [*ids, *values, *(unless or {}).values()],
         )
         return dict(cursor.fetchall())
 

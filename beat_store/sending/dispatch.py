@@ -20,6 +20,7 @@ from beat_store.enums import ExecutionStatus as S
 from beat_store.runs import SendableRun
 from beat_store.sending.broker_inspection import queued_task_ids
 from beat_store.sending.messages import MessageFactory, UnbuildableMessage
+from beat_store.sending.staged_dispatch import take_back_in_doubt
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def send_claimed_runs(runs: Sequence[SendableRun], *, app: Celery, now: datetime
     transport batches (Redis) and is marked ``sent`` right after, so a beat killed mid-herd leaves at most one
     chunk in doubt. When the broker fails, the unsent runs are released for a retry.
     """
-    to_send = _skip_already_published(_close_unsendable(runs, now=now), app=app)
+    to_send = _skip_already_published(_close_unsendable(_take_back_staged(runs, app=app), now=now), app=app)
     return _publish(to_send, app=app, now=now, mark_publishing=True)
 
 
@@ -146,6 +147,20 @@ def _fail_unbuildable(refused: list[tuple[SendableRun, str]], *, at: datetime) -
             extra={"schedule_id": run.schedule_id, "action": "unbuildable_message"},
         )
         executions.fail_unsent(run, reason=f"beat could not build its message: {reason}", at=at)
+
+
+def _take_back_staged(runs: Sequence[SendableRun], *, app: Celery) -> list[SendableRun]:
+    """Runs staged ahead that no release took in time: their staged message is withdrawn before they are sent the
+    ordinary way, and those a release had already pushed (a beat died before recording it) are recorded sent."""
+    to_send, released = take_back_in_doubt(list(runs), app=app)
+    if released:
+        logger.info(
+            "%d staged run(s) released by a beat that died are recorded sent, not sent again",
+            len(released),
+            extra={"action": "recovered_staged"},
+        )
+        _mark_sent_durably(sorted(released), at=timezone.now())
+    return to_send
 
 
 def _skip_already_published(runs: list[SendableRun], *, app: Celery) -> list[SendableRun]:

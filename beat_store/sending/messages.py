@@ -197,6 +197,55 @@ class MessageFactory:
         publish_kwargs["headers"].update(run_headers(schedule, run))
         self._publish_derived(key, run.task, body, publish_kwargs, announced=False)
 
+    def stage(self, run: SendableRun, *, send_at: datetime) -> tuple[str, str] | None:
+        """Build the message of a run decided ahead, as it will be published at ``send_at``, without sending it:
+        return its Redis list and kombu envelope (``staging``), or None when this run's message cannot be staged
+        (not on Redis, a shape ``send_task`` builds run by run, a property a receiver changed...): nothing was
+        published then, and the run is sent at its time the ordinary way.
+
+        The publish signals' receivers are told now, when the message is built (its headers are final now).
+        """
+        if self._redis is None:
+            return None
+        schedule = run.schedule
+        assert schedule is not None, "runs are staged by the beat that has just planned them"
+        call = _call_of(schedule, run, now=send_at)
+        key = self._shape_key(run, schedule, call)
+        announced = key not in self._templates and self._announcing
+        if announced:
+            body, publish_kwargs = self._learn_shape(key, run, schedule, call, with_headers=True)
+            if self._templates[key] is None:
+                return None
+        else:
+            template = self._template(key, run, schedule, call)
+            if template is None:
+                return None
+            body, publish_kwargs = self._patch(template, task_id=run.task_id, call=call, now=send_at)
+            publish_kwargs["headers"].update(run_headers(schedule, run))
+            if self._announce_before and not self._announce_before_publish(run.task, body, publish_kwargs):
+                return None
+        if publish_kwargs.get("compression") or publish_kwargs.get("content_type"):
+            return None  # kombu would publish it at once (see RedisPipelinePublisher.learn)
+        with self._redis.capturing() as commands:
+            if key not in self._envelopes:
+                self._envelopes[key] = self._redis.learn(body, publish_kwargs)
+            elif (envelope := self._envelopes[key]) is not None:
+                self._redis.push(envelope, body, publish_kwargs)
+        if len(commands) != 1 or commands[0][0] != "lpush":
+            return None  # not staged as one push (nothing at all, or a queue with an expiry to renew)
+        if not announced and self._announce_after:
+            self._published_unannounced.append(
+                {
+                    "sender": run.task,
+                    "body": body,
+                    "headers": publish_kwargs["headers"],
+                    "exchange": publish_kwargs.get("exchange"),
+                    "routing_key": publish_kwargs.get("routing_key"),
+                }
+            )
+        list_key, payload = commands[0][1]
+        return list_key, payload
+
     @property
     def _announcing(self) -> bool:
         return self._announce_before or self._announce_after

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +78,7 @@ class RedisPipelinePublisher:
         self.producer = producer
         self.channel = producer.channel
         self._pipeline: Any = None  # holds at least one command when set
+        self._captured: list[Command] | None = None  # see capturing()
 
     def learn(self, body: Any, publish_kwargs: dict[str, Any]) -> Envelope | None:
         """Publish one message through kombu, buffering the commands it would run; return its envelope, or None
@@ -169,7 +172,21 @@ class RedisPipelinePublisher:
         pipeline, self._pipeline = self._pipeline, None
         pipeline.execute()
 
+    @contextmanager
+    def capturing(self) -> Iterator[list[Command]]:
+        """Collect the commands :meth:`learn` and :meth:`push` buffer meanwhile, instead of queuing them on the
+        pipeline: a staged message (``staging``) is kept for later, not sent."""
+        captured: list[Command] = []
+        self._captured = captured
+        try:
+            yield captured
+        finally:
+            self._captured = None
+
     def _buffer(self, commands: list[Command] | tuple[Command, ...]) -> None:
+        if self._captured is not None:
+            self._captured.extend(commands)
+            return
         if self._pipeline is None:
             self._pipeline = self.channel.client.pipeline(transaction=False)
         for name, args in commands:

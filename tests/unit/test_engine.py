@@ -7,7 +7,7 @@ checked without a database, a broker or real time passing.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -51,6 +51,10 @@ class FakeStore:
     expired: int = 0
     seconds_per_prune: float = 0.0
     prunes: list[int] = field(default_factory=list)
+    #: Whether the database takes runs decided ahead; what plan_due_schedules and next_work_at were told.
+    stages: bool = True
+    prepared_until: list[datetime | None] = field(default_factory=list)
+    asked_ahead: list[timedelta] = field(default_factory=list)
 
     def prepare(self) -> None:
         self.calls.append("prepare")
@@ -62,13 +66,28 @@ class FakeStore:
         self.calls.append("plan_new")
         return 0
 
-    def plan_due_schedules(self, now: datetime, *, limit: int, rng: random.Random, owner: str) -> TickSummary:
+    def can_stage(self) -> bool:
+        return self.stages
+
+    def plan_due_schedules(
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        rng: random.Random,
+        owner: str,
+        prepare_until: datetime | None = None,
+        stage: Callable[[Sequence[SendableRun]], set[int]] | None = None,
+    ) -> TickSummary:
         if self.failure is not None:
             raise self.failure
         claimed = min(limit, self.due)
         self.due -= claimed
         self.clock.advance(self.seconds_per_batch)
         self.calls.append(f"plan:{claimed}")
+        self.prepared_until.append(prepare_until)
+        if stage is not None:
+            stage([])
         return TickSummary(claimed=claimed, recorded=claimed, ready=[f"run-{i}" for i in range(claimed)])  # type: ignore[misc]
 
     def claim_pending_runs(self, now: datetime, *, owner: str, limit: int) -> Sequence[SendableRun]:
@@ -77,7 +96,8 @@ class FakeStore:
         self.calls.append(f"claim:{claimed}")
         return [f"pending-{i}" for i in range(claimed)]  # type: ignore[misc]
 
-    def next_work_at(self, now: datetime) -> datetime | None:
+    def next_work_at(self, now: datetime, *, ahead: timedelta = timedelta(0)) -> datetime | None:
+        self.asked_ahead.append(ahead)
         return self.next_work
 
     def mark_lost(self, *, now: datetime) -> int:
@@ -106,6 +126,28 @@ class FakeSender:
     def send_claimed(self, runs: Sequence[SendableRun], *, now: datetime) -> int:
         self.store.calls.append(f"send_claimed:{len(runs)}")
         return len(runs)
+
+    #: Whether the broker takes staged messages, and staged runs due, released at most ``limit`` per call.
+    stages: bool = False
+    staged_due: int = 0
+    garbage_collections: int = 0
+
+    def can_stage(self) -> bool:
+        return self.stages
+
+    def stage(self, runs: Sequence[SendableRun]) -> set[int]:
+        self.store.calls.append("stage")
+        return set()
+
+    def release_staged(self, *, now: datetime, limit: int) -> int:
+        released = min(limit, self.staged_due)
+        self.staged_due -= released
+        self.store.calls.append(f"release:{released}")
+        return released
+
+    def collect_staged_garbage(self, *, now: datetime) -> int:
+        self.garbage_collections += 1
+        return 0
 
 
 @dataclass
