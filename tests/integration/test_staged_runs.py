@@ -187,7 +187,8 @@ def test_an_edit_before_the_fire_time_withdraws_the_staged_run_and_the_edited_on
     engine.tick()
 
     (run,) = runs_of("edited")
-    assert run.pk != first.pk and run.status == S.SENT
+    assert run.pk != first.pk
+    assert run.status == S.SENT
     assert queued_args(app) == [[40, 2]]
 
 
@@ -292,7 +293,8 @@ def test_an_edit_written_with_updated_at_is_seen_at_release_and_the_run_decided_
     engine.tick()
 
     (run,) = runs_of("edited-raw")
-    assert run.pk != staged.pk and run.status == S.SENT
+    assert run.pk != staged.pk
+    assert run.status == S.SENT
     assert queued_args(app) == [[7, 7]]
 
 
