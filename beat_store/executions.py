@@ -233,7 +233,7 @@ def release_runs(execution_ids: Iterable[int], *, retry_at: datetime | None, own
 
 def mark_publishing(execution_ids: Iterable[int], *, at: datetime) -> int:
     """These runs are about to go to the broker: from now on, a crash leaves them in doubt."""
-    return Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING).update(publish_attempted_at=at)
+    return Execution.objects.filter(id__ids_in=list(execution_ids), status=S.PENDING).update(publish_attempted_at=at)
 
 
 def mark_sent(execution_ids: Iterable[int], *, at: datetime) -> int:
@@ -245,14 +245,14 @@ def mark_sent(execution_ids: Iterable[int], *, at: datetime) -> int:
     """
     ids = list(execution_ids)
     still_pending = update_runs(
-        Execution.objects.filter(id__in=ids, status=S.PENDING),
+        Execution.objects.filter(id__ids_in=ids, status=S.PENDING),
         status=S.SENT,
         sent_at=at,
         lease_owner="",
         lease_until=None,
     )
     if still_pending < len(ids):
-        Execution.objects.filter(id__in=ids, sent_at__isnull=True).exclude(status=S.PENDING).update(
+        Execution.objects.filter(id__ids_in=ids, sent_at__isnull=True).exclude(status=S.PENDING).update(
             sent_at=Least(Value(at), Coalesce("started_at", "finished_at", Value(at))),
             lease_owner="",
             lease_until=None,
@@ -263,7 +263,7 @@ def mark_sent(execution_ids: Iterable[int], *, at: datetime) -> int:
 def close_unsent(execution_ids: Iterable[int], *, status: S, reason: str, at: datetime) -> int:
     """Beat decided not to send these pending runs after all (start deadline passed, schedule deleted)."""
     return update_runs(
-        Execution.objects.filter(id__in=list(execution_ids), status=S.PENDING),
+        Execution.objects.filter(id__ids_in=list(execution_ids), status=S.PENDING),
         status=status,
         finished_at=at,
         result=reason,

@@ -45,7 +45,7 @@ def update_runs(runs: QuerySet[Execution], **changes: Any) -> int:
         before = list(runs.select_for_update().values(*_FIELDS))
         if not before:
             return 0
-        changed = runs.filter(id__in=[row["id"] for row in before]).update(**changes)
+        changed = runs.filter(id__ids_in=[row["id"] for row in before]).update(**changes)
         status = str(changes["status"])
         announce(
             RunChange(

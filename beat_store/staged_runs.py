@@ -29,8 +29,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
 
 from beat_store import executions, task_defaults
 from beat_store.db.locking import skip_locked
@@ -49,11 +49,19 @@ DELETED_REASON = "schedule deleted before the run was sent"
 
 @dataclass(frozen=True)
 class DueRun:
-    """A staged run whose send time has come, locked by the beat releasing it."""
+    """A staged run whose send time has come, locked by the beat releasing it, with what its verdict reads of its
+    schedule as it is now (``schedule_id`` None: the schedule is gone)."""
 
     id: int
     schedule_id: int | None
     fire_time: datetime
+    send_at: datetime
+    paused: bool | None = None
+    edited: bool | None = None
+    max_instances: int | None = None
+    task: str = ""
+    schedule_name: str = ""
+    task_id: str = ""
 
 
 @dataclass
@@ -97,31 +105,55 @@ def unstage(execution_ids: Sequence[int]) -> None:
 # -- Releasing --------------------------------------------------------------------------------------------------
 
 
-def lock_due(now: datetime, *, limit: int) -> list[DueRun]:
-    """Lock up to ``limit`` staged runs whose send time has come (skipping those another beat holds). Call inside
-    the release's transaction."""
-    due = skip_locked(Execution.objects.filter(status=S.PENDING, lease_owner=STAGED, send_at__lte=now))
-    rows = due.order_by("send_at").values_list("id", "schedule_id", "fire_time")[:limit]
-    return [DueRun(*row) for row in rows]
+def lock_due(now: datetime, *, limit: int, after: DueRun | None = None) -> list[DueRun]:
+    """Lock up to ``limit`` staged runs whose send time has come (skipping those another beat holds), in send time
+    order, from just ``after`` the last run of a previous batch of the same transaction (whose rows this
+    transaction holds already, and would find again). Call inside the release's transaction.
+
+    One query reads what the verdict needs of each run's schedule too: "edited since staged" is computed by the
+    database (``updated_at`` past ``staged_at``, or the row unplanned by the edit trigger).
+    """
+    due = Execution.objects.filter(status=S.PENDING, lease_owner=STAGED, send_at__lte=now)
+    if after is not None:
+        due = due.filter(Q(send_at__gt=after.send_at) | Q(send_at=after.send_at, id__gt=after.id))
+    edited = Q(schedule__updated_at__gt=F("staged_at")) | Q(
+        schedule__next_fire_at__isnull=True, schedule__finished_at__isnull=True
+    )
+    rows = (
+        skip_locked(due)
+        .annotate(schedule_edited=Case(When(edited, then=Value(True)), default=Value(False)))
+        .order_by("send_at", "id")
+        .values_list(
+            "id",
+            "schedule_id",
+            "fire_time",
+            "send_at",
+            "schedule__paused",
+            "schedule_edited",
+            "schedule__max_instances",
+            "schedule__task",
+            "schedule_name",
+            "task_id",
+        )
+    )
+    return [DueRun(*row) for row in rows[:limit]]
 
 
 def judge(due: Sequence[DueRun]) -> Verdicts:
     """Each due run's verdict, from its schedule as it is now (see the module)."""
     verdicts = Verdicts()
-    states = _schedule_states([run.id for run in due])
     schedule_ids = sorted({run.schedule_id for run in due if run.schedule_id is not None})
     open_counts = executions.open_run_counts(schedule_ids)
     for run in sorted(due, key=lambda run: run.fire_time):
-        state = states.get(run.id)
-        if state is None or run.schedule_id is None:
+        if run.schedule_id is None:
             verdicts.close[(S.REVOKED, DELETED_REASON)].append(run.id)
-        elif state.paused:
+        elif run.paused:
             verdicts.close[(S.SKIPPED, PAUSED_REASON)].append(run.id)
-        elif state.edited:
+        elif run.edited:
             verdicts.edited.append(run)
         else:
             taken = open_counts.get(run.schedule_id, 0)
-            limit = task_defaults.value(state.task, "max_instances", state.max_instances)
+            limit = task_defaults.value(run.task, "max_instances", run.max_instances)
             if taken >= limit:
                 verdicts.close[(S.SKIPPED, f"{taken} of max {limit} instances still running")].append(run.id)
             else:
@@ -130,42 +162,10 @@ def judge(due: Sequence[DueRun]) -> Verdicts:
     return verdicts
 
 
-@dataclass(frozen=True)
-class _ScheduleState:
-    paused: bool
-    edited: bool
-    max_instances: int | None
-    task: str
-
-
-def _schedule_states(execution_ids: Sequence[int]) -> dict[int, _ScheduleState]:
-    """Per execution id, what its verdict reads of its schedule (no entry: the schedule is gone).
-
-    One join, with "edited since staged" computed by the database: no datetimes to convert per row.
-    """
-    if not execution_ids:
-        return {}
-    quote = connection.ops.quote_name
-    runs, schedules = quote(Execution._meta.db_table), quote(Schedule._meta.db_table)
-    sql = (
-        f"SELECT e.id, s.paused, "
-        f"CASE WHEN s.updated_at > e.staged_at OR (s.next_fire_at IS NULL AND s.finished_at IS NULL) "
-        f"THEN 1 ELSE 0 END, s.max_instances, s.task "
-        f"FROM {runs} e JOIN {schedules} s ON s.id = e.schedule_id "
-        f"WHERE e.id IN ({', '.join(['%s'] * len(execution_ids))})"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, list(execution_ids))
-        return {
-            run_id: _ScheduleState(bool(paused), bool(edited), max_instances, task)
-            for run_id, paused, edited, max_instances, task in cursor.fetchall()
-        }
-
-
 def forget_edited(runs: Sequence[DueRun]) -> None:
     """Delete the withdrawn runs of edited schedules, so that their fire times can be decided again."""
     if runs:
-        Execution.objects.filter(id__in=[run.id for run in runs], status=S.PENDING).delete()
+        Execution.objects.filter(id__ids_in=[run.id for run in runs], status=S.PENDING).delete()
 
 
 def decide_again(runs: Sequence[DueRun]) -> None:

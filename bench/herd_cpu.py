@@ -1,7 +1,7 @@
 """CPU seconds a beat spends on one herd tick, measured in-process.
 
     BENCH_PG_NAME=... .venv/bin/python -m bench.herd_cpu [--n 10000] [--attempts 3] [--receiver]
-        [--publish-receivers]
+        [--publish-receivers] [--staged]
 
 Seeds N workload schedules (as ``bench.run`` does), makes them all due, and times one ``Scheduler.tick()`` that
 plans and sends the whole herd to Redis: ``process_time`` (this process's CPU only, so PostgreSQL, Redis and
@@ -11,6 +11,10 @@ are hard to compare; their CPU seconds are not. Needs ``python -m bench.run setu
 ``--publish-receivers`` alternates attempts without and with ``before_task_publish``/``after_task_publish``
 receivers such as a tracing integration connects (one stamps a trace header on each message, as OpenTelemetry's
 propagator does; the other does nothing), so both figures come from the same minutes of the same machine.
+
+``--staged`` measures the herd decided ahead (``BEAT_STORE_PREPARE_AHEAD``): a tick 15 s before the fire time
+decides the herd and stages its messages in Redis (its CPU and wall time), then the tick at the fire time releases
+them (its CPU time, and the seconds from the fire time until every message is in its queue and recorded sent).
 """
 
 from __future__ import annotations
@@ -29,8 +33,11 @@ django.setup()
 
 import redis  # noqa: E402
 from celery import Celery, signals  # noqa: E402
+from django.test import override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from beat_store.models import Execution  # noqa: E402
+from beat_store.runs import STAGED  # noqa: E402
 from beat_store.scheduler import Scheduler  # noqa: E402
 from bench import seed  # noqa: E402
 from bench.settings import REDIS_URL  # noqa: E402
@@ -48,6 +55,42 @@ def one_herd(n: int) -> dict[str, float]:
     result = {
         "cpu_s": round(time.process_time() - cpu, 3),
         "wall_s": round(time.perf_counter() - wall, 3),
+        "queued": client.llen("celery"),
+    }
+    scheduler.close()
+    return result
+
+
+def one_staged_herd(n: int, *, lead: float = 15.0) -> dict[str, float]:
+    """A herd decided ahead: one tick ``lead`` seconds before the fire time stages it, one at the fire time
+    releases it. Both ticks' CPU and wall seconds; for the release, also seconds from the fire time to the end."""
+    now = timezone.now()
+    seed.seed("beat_store", n, now=now)
+    boundary = (now + timedelta(seconds=lead)).replace(microsecond=0)
+    if boundary.second >= 55:  # keep the cron's following minute out of the window decided ahead
+        boundary = boundary.replace(second=50)
+    seed.arm("beat_store", n, boundary=boundary, now=now)
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    scheduler = Scheduler(Celery("bench-herd-cpu", broker=REDIS_URL, set_as_current=True))
+    ahead = (boundary - timezone.now()).total_seconds() + 2
+    with override_settings(BEAT_STORE_PREPARE_AHEAD=ahead):
+        cpu, wall = time.process_time(), time.perf_counter()
+        scheduler.tick()
+        prepared = {
+            "stage_cpu_s": round(time.process_time() - cpu, 3),
+            "stage_wall_s": round(time.perf_counter() - wall, 3),
+        }
+        staged = Execution.objects.filter(lease_owner=STAGED).count()
+        time.sleep(max(0.0, (boundary - timezone.now()).total_seconds()))
+        cpu = time.process_time()
+        scheduler.tick()
+        finished = timezone.now()
+    result = {
+        **prepared,
+        "staged": staged,
+        "release_cpu_s": round(time.process_time() - cpu, 3),
+        "release_s_after_fire_time": round((finished - boundary).total_seconds(), 3),
         "queued": client.llen("celery"),
     }
     scheduler.close()
@@ -84,6 +127,9 @@ def main() -> None:
         action="store_true",
         help="alternate attempts without and with Celery publish-signal receivers (#12)",
     )
+    parser.add_argument(
+        "--staged", action="store_true", help="decide the herd ahead, stage it, release it at its fire time (#12)"
+    )
     options = parser.parse_args()
     if options.receiver:
         from beat_store.signals import run_changed
@@ -91,6 +137,9 @@ def main() -> None:
         run_changed.connect(lambda sender, **change: None, weak=False, dispatch_uid="bench.noop_receiver")
     results = []
     for _ in range(options.attempts):
+        if options.staged:
+            results.append(one_staged_herd(options.n))
+            continue
         results.append(one_herd(options.n))
         if options.publish_receivers:
             results.append(with_publish_receivers(options.n))

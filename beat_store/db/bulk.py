@@ -235,6 +235,7 @@ def count_by(
     by_name = {f.name: f for f in model._meta.concrete_fields}
     quote = connection.ops.quote_name
     group_column, field_column = (quote(str(by_name[name].column)) for name in (group, field))
+    id_condition, id_params = in_ids(group_column, ids)
     excluded = ""
     if unless:
         equal = " AND ".join(f"{quote(str(by_name[name].column))} = %s" for name in unless)
@@ -242,11 +243,18 @@ def count_by(
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {group_column}, COUNT(*) FROM {quote(model._meta.db_table)} "
-            f"WHERE {group_column} IN ({', '.join(['%s'] * len(ids))}) "
+            f"WHERE {id_condition} "
             f"AND {field_column} IN ({', '.join(['%s'] * len(values))}){excluded} GROUP BY {group_column}",
-            [*ids, *values, *(unless or {}).values()],
+            [*id_params, *values, *(unless or {}).values()],
         )
         return dict(cursor.fetchall())
+
+
+def in_ids(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """``column IN ids`` as SQL and parameters: one array parameter on PostgreSQL (see ``db.lookups``)."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(ids)]
+    return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
 def json_records(objects: Sequence[Any], fields: Sequence[Field[Any, Any]]) -> str:

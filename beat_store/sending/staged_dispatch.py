@@ -30,6 +30,9 @@ MISSED_REASON = "start deadline passed before beat could send it"
 #: A staged message nobody released this long after its send time, whose run is no longer staged, is deleted.
 GARBAGE_AFTER = 2 * staged_runs.HOLD
 
+#: Batches of due staged runs one release transaction takes (its row locks are held until all are recorded).
+BATCHES_PER_TRANSACTION = 20
+
 _RUN_ERRORS = (UnbuildableMessage, EncodeError, TypeError, ValueError, OverflowError)
 
 
@@ -91,37 +94,64 @@ def stage_runs(runs: Sequence[SendableRun], *, app: Celery) -> set[int]:
 
 
 def release_staged(*, app: Celery, now: datetime, limit: int) -> int:
-    """Release one batch of staged runs whose send time has come (see the module); return how many were due (a
-    full batch: call again)."""
+    """Release staged runs whose send time has come, up to :data:`BATCHES_PER_TRANSACTION` batches of ``limit``
+    (see the module); return how many were due (``limit`` or more: call again, more may be due).
+
+    Every batch's messages are pushed before any run is recorded ``sent``: recording is what a worker can wait
+    for, the queue is not.
+    """
     edited: list[staged_runs.DueRun] = []
+    releases: list[Released] = []
+    due_by_id: dict[int, staged_runs.DueRun] = {}
     with transaction.atomic():
-        due = staged_runs.lock_due(now, limit=limit)
-        if not due:
-            return 0
-        verdicts = staged_runs.judge(due)
         try:
             with app.producer_or_acquire() as producer:
-                if not supports(producer):
-                    _hand_over([run.id for run in due], why="the broker no longer takes staged runs")
-                    return len(due)
-                stage = Stage(producer.channel.client)
-                edited = _withdraw(stage, verdicts, now=now)
-                released = stage.release(verdicts.release, now=now)
+                stage = Stage(producer.channel.client) if supports(producer) else None
+                last: staged_runs.DueRun | None = None
+                for _ in range(BATCHES_PER_TRANSACTION):
+                    due = staged_runs.lock_due(now, limit=limit, after=last)
+                    if not due:
+                        break
+                    due_by_id.update((run.id, run) for run in due)
+                    last = due[-1]
+                    if stage is None:
+                        _hand_over([run.id for run in due], why="the broker no longer takes staged runs")
+                        continue
+                    verdicts = staged_runs.judge(due)
+                    edited += _withdraw(stage, verdicts, now=now)
+                    releases.append(stage.release(verdicts.release, now=now))
+                    if len(due) < limit:
+                        break
         except DatabaseError:
             raise
-        except Exception as error:  # the broker: nothing was recorded, the runs stay staged for the next try
+        except Exception as error:  # the broker: the transaction rolls back, the runs stay staged for the next try
             logger.error(
-                "beat_store: could not release %d staged run(s), retrying: %s",
-                len(due),
-                error,
-                extra={"action": "release_failed"},
+                "beat_store: could not release staged runs, retrying: %s", error, extra={"action": "release_failed"}
             )
             transaction.set_rollback(True)
             return 0
-        _record_release(released, now=now)
-    _forget_journal(app, released)
+        for released in releases:
+            _record_release(released, now=now)
+    for released in releases:
+        _log_released(released, due_by_id)
+        _forget_journal(app, released)
     staged_runs.decide_again(edited)
-    return len(due)
+    return len(due_by_id)
+
+
+def _log_released(released: Released, due_by_id: dict[int, staged_runs.DueRun]) -> None:
+    """The same line per run as the ordinary path (``dispatch._log_sent``), so logs read the same either way."""
+    if not logger.isEnabledFor(logging.INFO):
+        return  # a herd is thousands of runs: skip even formatting the arguments
+    for run_id in released.released:
+        run = due_by_id[run_id]
+        logger.info(
+            "Sent run of %r for %s (task id %s), released from staging",
+            run.schedule_name,
+            run.fire_time.isoformat(),
+            run.task_id,
+            extra={"schedule_id": run.schedule_id, "action": "sent"},
+        )
 
 
 def _withdraw(stage: Stage, verdicts: staged_runs.Verdicts, *, now: datetime) -> list[staged_runs.DueRun]:

@@ -38,23 +38,31 @@ logger = logging.getLogger(__name__)
 
 # KEYS: messages, due, released. ARGV: now (Unix seconds), then the ids to release.
 # Returns four lists of ids: released, missed (deadline passed), released before (journalled), absent.
+# Commands take many arguments at once (pushes grouped by list, in order), a thousand at a time (Lua's stack).
 _RELEASE = """
 local now = tonumber(ARGV[1])
-local released, missed, before, absent = {}, {}, {}, {}
+local released, missed, before, absent, taken, pushes, order = {}, {}, {}, {}, {}, {}, {}
+local function each_chunk(values, call)
+  for i = 1, #values, 1000 do call(unpack(values, i, math.min(i + 999, #values))) end
+end
+local staged = {}
+for i = 2, #ARGV, 1000 do
+  local part = redis.call('HMGET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  for j = 1, #part do staged[i + j - 2] = part[j] end
+end
 for i = 2, #ARGV do
-  local id = ARGV[i]
-  local staged = redis.call('HGET', KEYS[1], id)
-  if staged then
-    redis.call('HDEL', KEYS[1], id)
-    redis.call('ZREM', KEYS[2], id)
-    local first = string.find(staged, '\\n', 1, true)
-    local second = string.find(staged, '\\n', first + 1, true)
-    local deadline = string.sub(staged, 1, first - 1)
+  local id, entry = ARGV[i], staged[i - 1]
+  if entry then
+    taken[#taken + 1] = id
+    local first = string.find(entry, '\\n', 1, true)
+    local second = string.find(entry, '\\n', first + 1, true)
+    local deadline = string.sub(entry, 1, first - 1)
     if deadline ~= '' and tonumber(deadline) < now then
       missed[#missed + 1] = id
     else
-      redis.call('LPUSH', string.sub(staged, first + 1, second - 1), string.sub(staged, second + 1))
-      redis.call('ZADD', KEYS[3], now, id)
+      local key = string.sub(entry, first + 1, second - 1)
+      if not pushes[key] then pushes[key] = {}; order[#order + 1] = key end
+      table.insert(pushes[key], string.sub(entry, second + 1))
       released[#released + 1] = id
     end
   elseif redis.call('ZSCORE', KEYS[3], id) then
@@ -63,6 +71,14 @@ for i = 2, #ARGV do
     absent[#absent + 1] = id
   end
 end
+for _, key in ipairs(order) do
+  each_chunk(pushes[key], function(...) redis.call('LPUSH', key, ...) end)
+end
+each_chunk(taken, function(...) redis.call('HDEL', KEYS[1], ...) end)
+each_chunk(taken, function(...) redis.call('ZREM', KEYS[2], ...) end)
+local journal = {}
+for _, id in ipairs(released) do journal[#journal + 1] = now; journal[#journal + 1] = id end
+each_chunk(journal, function(...) redis.call('ZADD', KEYS[3], ...) end)
 return {released, missed, before, absent}
 """
 

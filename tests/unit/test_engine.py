@@ -347,3 +347,70 @@ def test_a_backlog_is_deleted_a_few_small_batches_a_second_while_idle(
     assert store.prunes == [100, 100, 50]
     # Full batches: the next tick a quarter of a second later; then the usual poll interval.
     assert sleeper.slept == [PRUNE_AGAIN_AFTER, PRUNE_AGAIN_AFTER, 1.0]
+
+
+# -- Runs decided ahead (BEAT_STORE_PREPARE_AHEAD) ----------------------------------------------------------------
+
+
+@pytest.fixture
+def staging_engine(engine: BeatEngine) -> Iterator[BeatEngine]:
+    """The engine, with a broker that takes staged messages."""
+    assert isinstance(engine.sender, FakeSender)
+    engine.sender.stages = True
+    with override_settings(BEAT_STORE_PREPARE_AHEAD=30):
+        yield engine
+
+
+def test_staged_runs_are_released_before_planning_and_between_batches(
+    staging_engine: BeatEngine, store: FakeStore
+) -> None:
+    store.due = 4
+    assert isinstance(staging_engine.sender, FakeSender)
+    staging_engine.sender.staged_due = 2 * BATCH + 1
+
+    staging_engine.tick()
+
+    assert store.calls[:6] == ["prepare", "release:3", "release:3", "release:1", "plan_new", "plan:3"]
+    releases_after_planning = [call for call in store.calls[5:] if call.startswith("release")]
+    assert releases_after_planning == ["release:0", "release:0"], "one look after each planned batch"
+
+
+def test_planning_decides_ahead_by_the_setting_and_stages_through_the_sender(
+    staging_engine: BeatEngine, store: FakeStore
+) -> None:
+    store.due = 1
+
+    staging_engine.tick()
+
+    assert store.prepared_until[0] == START + timedelta(seconds=30)
+    assert "stage" in store.calls
+    assert store.asked_ahead == [timedelta(seconds=30)], "the sleep ends 30 s before the next fire time"
+
+
+@pytest.mark.parametrize(
+    ("sender_stages", "store_stages", "seconds"),
+    [(False, True, 30), (True, False, 30), (True, True, 0)],
+    ids=["broker cannot stage", "database does not take them (SQLite)", "turned off"],
+)
+def test_without_staging_runs_are_decided_at_their_fire_time(
+    engine: BeatEngine, store: FakeStore, sender_stages: bool, store_stages: bool, seconds: float
+) -> None:
+    assert isinstance(engine.sender, FakeSender)
+    engine.sender.stages, store.stages = sender_stages, store_stages
+    store.due = 1
+
+    with override_settings(BEAT_STORE_PREPARE_AHEAD=seconds):
+        engine.tick()
+
+    assert store.prepared_until == [None]
+    assert not [call for call in store.calls if call.startswith(("release", "stage"))]
+    assert store.asked_ahead == [timedelta(0)]
+
+
+def test_staged_messages_left_behind_are_cleaned_up_while_idle(staging_engine: BeatEngine, store: FakeStore) -> None:
+    store.next_work = START + timedelta(seconds=10)
+
+    staging_engine.tick()
+
+    assert isinstance(staging_engine.sender, FakeSender)
+    assert staging_engine.sender.garbage_collections == 1
