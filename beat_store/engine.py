@@ -41,7 +41,7 @@ from django.utils import timezone
 from beat_store import executions, health, retention, staged_runs, store
 from beat_store.conf import settings
 from beat_store.db.connections import drop_connection
-from beat_store.runs import SendableRun
+from beat_store.runs import SendableRun, StagingOutcome
 from beat_store.store import Stager, TickSummary
 from beat_store.wakeups import WakeupWaiter
 from beat_store.worker_liveness import WorkerLiveness
@@ -132,8 +132,8 @@ class Sender(Protocol):
     def can_stage(self) -> bool:
         """Can runs decided ahead have their messages staged in this broker?"""
 
-    def stage(self, runs: Sequence[SendableRun]) -> set[int]:
-        """Stage the messages of runs just decided ahead; return the ids staged."""
+    def stage(self, runs: Sequence[SendableRun]) -> StagingOutcome:
+        """Stage the messages of runs just decided ahead; say which are staged and which cannot be built."""
 
     def release_staged(self, *, now: datetime, limit: int) -> int:
         """Release a batch of staged runs whose send time has come; return how many were due."""

@@ -3,7 +3,7 @@ just recorded in a herd (a :class:`RecordedRun`), both seen through :class:`Send
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -80,3 +80,13 @@ class RecordedRun:
     def __post_init__(self) -> None:
         if self.schedule_id is None:
             self.schedule_id = self.schedule.pk
+
+
+@dataclass
+class StagingOutcome:
+    """What staging the messages of runs decided ahead did (``sending.staged_dispatch.stage_runs``)."""
+
+    #: Ids of the runs whose message is staged.
+    staged: set[int] = field(default_factory=set)
+    #: Run id -> why its message cannot be built (its schedule row holds what no message can carry).
+    unbuildable: dict[int, str] = field(default_factory=dict)

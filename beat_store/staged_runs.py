@@ -162,14 +162,15 @@ def judge(due: Sequence[DueRun]) -> Verdicts:
     return verdicts
 
 
-def forget_edited(runs: Sequence[DueRun]) -> None:
-    """Delete the withdrawn runs of edited schedules, so that their fire times can be decided again."""
-    if runs:
-        Execution.objects.filter(id__ids_in=[run.id for run in runs], status=S.PENDING).delete()
+def forget(execution_ids: Sequence[int]) -> None:
+    """Delete withdrawn runs still pending (decided ahead, never sent), so that their fire times can be decided
+    again."""
+    if execution_ids:
+        Execution.objects.filter(id__ids_in=list(execution_ids), status=S.PENDING).delete()
 
 
 def decide_again(runs: Sequence[DueRun]) -> None:
-    """After :func:`forget_edited`: put each schedule's next fire time back to its first withdrawn fire time that
+    """After :func:`forget`: put each schedule's next fire time back to its first withdrawn fire time that
     its trigger, as edited, still has (so the next tick sends it), in a transaction of its own."""
     earliest: dict[int, datetime] = {}
     for run in runs:

@@ -30,7 +30,7 @@ from beat_store.db import bulk
 from beat_store.db.locking import skip_locked
 from beat_store.models import Schedule
 from beat_store.planning import Plan, plan_runs
-from beat_store.runs import RecordedRun
+from beat_store.runs import RecordedRun, StagingOutcome
 from beat_store.triggers.budget import time_budget
 
 logger = logging.getLogger(__name__)
@@ -63,8 +63,8 @@ def plan_new_schedules(now: datetime, *, limit: int) -> int:
     return len(rows)
 
 
-#: Stages the messages of runs decided ahead; returns the ids of those it staged (``CelerySender.stage``).
-Stager = Callable[[Sequence[RecordedRun]], set[int]]
+#: Stages the messages of runs decided ahead (``CelerySender.stage``).
+Stager = Callable[[Sequence[RecordedRun]], StagingOutcome]
 
 
 def plan_due_schedules(
@@ -110,16 +110,43 @@ def plan_due_schedules(
         ahead = staged_runs.hold_for_staging(runs, now=now, at=timezone.now()) if horizon else []
         ready = executions.record_scheduled_runs(runs, leased_to=owner, now=now)
         if ahead:
-            _stage(ahead, stage)
+            _stage(ahead, stage, ready=ready, now=now)
         bulk.update_rows(Schedule, schedules[:planned], fields=_ADVANCED_FIELDS)
     return TickSummary(claimed=planned, recorded=sum(run.pk is not None for run in runs), ready=ready)
 
 
-def _stage(ahead: list[RecordedRun], stage: Stager | None) -> None:
-    """Stage the messages of the runs just recorded ahead; those not staged become ordinary pending runs."""
+def _stage(ahead: list[RecordedRun], stage: Stager | None, *, ready: list[RecordedRun], now: datetime) -> None:
+    """Stage the messages of the runs just recorded ahead; those not staged become ordinary pending runs, and the
+    schedules whose messages cannot be built are handled as the ordinary path handles them, once."""
     recorded = [run for run in ahead if run.pk is not None]
-    staged = stage(recorded) if stage is not None and recorded else set()
-    staged_runs.unstage([run.pk for run in recorded if run.pk is not None and run.pk not in staged])
+    outcome = stage(recorded) if stage is not None and recorded else StagingOutcome()
+    set_aside = outcome.staged | outcome.unbuildable.keys()
+    staged_runs.unstage([run.pk for run in recorded if run.pk is not None and run.pk not in set_aside])
+    if outcome.unbuildable:
+        _set_aside_unbuildable(recorded, outcome.unbuildable, ready=ready, now=now)
+
+
+def _set_aside_unbuildable(
+    recorded: list[RecordedRun], unbuildable: dict[int, str], *, ready: list[RecordedRun], now: datetime
+) -> None:
+    """A schedule row whose message cannot be built (written around validation) fails one run, once, and is paused
+    (docs/spec.md "Limits"): its first run decided ahead fails now, unless a run of it due now is about to fail the
+    same way on the ordinary path; its other runs decided ahead are withdrawn, its next fire time the first of them.
+    """
+    failing_now = {run.schedule_id for run in ready}
+    for schedule_id in {run.schedule_id for run in recorded if run.pk in unbuildable}:
+        runs = sorted((run for run in recorded if run.schedule_id == schedule_id), key=lambda run: run.fire_time)
+        schedule = runs[0].schedule
+        if schedule_id not in failing_now:
+            first, runs = runs[0], runs[1:]
+            reason = "beat could not build its message: " + next(
+                unbuildable[run.pk] for run in [first, *runs] if run.pk in unbuildable
+            )
+            executions.fail_unsent(first, reason=reason, at=now)
+            schedule.paused, schedule.last_error = True, reason
+        staged_runs.forget([run.pk for run in runs if run.pk is not None])
+        if runs:
+            schedule.next_fire_at, schedule.finished_at = runs[0].fire_time, None
 
 
 def next_fire_at() -> datetime | None:

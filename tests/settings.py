@@ -128,6 +128,9 @@ BEAT_STORE_MAX_POLL_INTERVAL = float(os.environ.get("BEAT_STORE_MAX_POLL_INTERVA
 # The mid-herd kill test has one beat claim a whole herd in one batch, so it is killed with runs in flight.
 BEAT_STORE_BATCH_SIZE = int(os.environ.get("BEAT_STORE_BATCH_SIZE", "500"))
 
+# Tests of the path that decides runs at their fire time turn deciding ahead off in the beats they start.
+BEAT_STORE_PREPARE_AHEAD = float(os.environ.get("BEAT_STORE_PREPARE_AHEAD", "30"))
+
 # Crashed-worker tests check which tasks the workers run every second instead of every 30 s.
 BEAT_STORE_WORKER_CHECK_INTERVAL = float(os.environ.get("BEAT_STORE_WORKER_CHECK_INTERVAL", "30"))
 

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from celery import Celery
 
-from beat_store.runs import SendableRun
+from beat_store.runs import SendableRun, StagingOutcome
 from beat_store.sending import dispatch, staged_dispatch
 
 
@@ -35,7 +35,7 @@ class CelerySender:
             self._can_stage = staged_dispatch.can_stage(self.app)
         return bool(self._can_stage)
 
-    def stage(self, runs: Sequence[SendableRun]) -> set[int]:
+    def stage(self, runs: Sequence[SendableRun]) -> StagingOutcome:
         """Stage the messages of runs decided ahead; see :func:`staged_dispatch.stage_runs`."""
         return staged_dispatch.stage_runs(runs, app=self.app)
 

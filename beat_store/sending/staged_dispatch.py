@@ -19,7 +19,7 @@ from kombu.exceptions import EncodeError
 
 from beat_store import executions, staged_runs
 from beat_store.enums import ExecutionStatus as S
-from beat_store.runs import SendableRun
+from beat_store.runs import SendableRun, StagingOutcome
 from beat_store.sending.messages import MessageFactory, UnbuildableMessage
 from beat_store.sending.staging import JOURNAL_SECONDS, Released, Stage, supports
 
@@ -46,25 +46,25 @@ def can_stage(app: Celery) -> bool | None:
         return None
 
 
-def stage_runs(runs: Sequence[SendableRun], *, app: Celery) -> set[int]:
-    """Build and stage the messages of runs just recorded ahead; return the ids of those staged.
+def stage_runs(runs: Sequence[SendableRun], *, app: Celery) -> StagingOutcome:
+    """Build and stage the messages of runs just recorded ahead; say which are staged, and which cannot be built.
 
     Called inside the planning transaction: if it fails, nothing the database says is staged is missing (a message
-    staged for a run whose transaction then rolls back is never released, and is cleaned up later). A run whose
-    message cannot be built here is left to the ordinary path, which records why at its send time.
+    staged for a run whose transaction then rolls back is never released, and is cleaned up later).
     """
-    staged: set[int] = set()
+    outcome = StagingOutcome()
     try:
         with app.producer_or_acquire() as producer:
             if not supports(producer):
-                return set()
+                return outcome
             stage = Stage(producer.channel.client)
             messages = MessageFactory(app, producer)
             pipeline = stage.pipeline()
             for run in runs:
                 try:
                     built = messages.stage(run, send_at=run.send_at)
-                except _RUN_ERRORS:
+                except _RUN_ERRORS as error:
+                    outcome.unbuildable[run.pk] = f"{type(error).__name__}: {error}"
                     continue
                 if built is None:
                     continue
@@ -77,7 +77,7 @@ def stage_runs(runs: Sequence[SendableRun], *, app: Celery) -> set[int]:
                     list_key=list_key,
                     payload=payload,
                 )
-                staged.add(run.pk)
+                outcome.staged.add(run.pk)
             pipeline.execute()
             messages.flush()  # after_task_publish, for the messages now staged
     except DatabaseError:
@@ -89,8 +89,8 @@ def stage_runs(runs: Sequence[SendableRun], *, app: Celery) -> set[int]:
             error,
             extra={"action": "stage_failed"},
         )
-        return set()
-    return staged
+        return StagingOutcome(unbuildable=outcome.unbuildable)
+    return outcome
 
 
 def release_staged(*, app: Celery, now: datetime, limit: int) -> int:
@@ -170,7 +170,7 @@ def _withdraw(stage: Stage, verdicts: staged_runs.Verdicts, *, now: datetime) ->
             [run_id for run_id in ids if run_id not in already], status=status, reason=reason, at=now
         )
     edited = [run for run in verdicts.edited if run.id not in already]
-    staged_runs.forget_edited(edited)
+    staged_runs.forget([run.id for run in edited])
     return edited
 
 

@@ -27,6 +27,14 @@ from tests.integration.broker import read_messages
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 
+@pytest.fixture(autouse=True)
+def _decide_at_the_fire_time() -> Iterator[None]:
+    """These tests follow the path that decides each run at its fire time (SQLite's, RabbitMQ's, and the one a
+    staged run falls back to); deciding ahead, on by default elsewhere, has its own tests (test_staged_runs.py)."""
+    with override_settings(BEAT_STORE_PREPARE_AHEAD=0):
+        yield
+
+
 def set_to_next_fire_time_of(clock: ManualClock, name: str) -> datetime:
     """Now is the schedule's next fire time (created a moment ago, its first fire time is due)."""
     next_fire_at = Schedule.objects.get(name=name).next_fire_at

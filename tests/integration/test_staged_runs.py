@@ -19,6 +19,7 @@ import redis
 from celery import Celery, signals
 from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 
 from beat_store import add_schedule, pause_schedule, remove_schedule
 from beat_store.engine import BeatEngine
@@ -192,22 +193,32 @@ def test_an_edit_before_the_fire_time_withdraws_the_staged_run_and_the_edited_on
     assert queued_args(app) == [[40, 2]]
 
 
+def soon(name: str, clock: ManualClock) -> datetime:
+    """A one-off schedule due 15 s from now (the clock is set to now: edits recompute fire times from the real
+    clock, so the test's clock must agree with it)."""
+    clock.set(timezone.now())
+    fire_time = (clock.now() + timedelta(seconds=15)).replace(microsecond=0)
+    add_schedule(name, "tests.add", {"type": "date", "run_at": fire_time.isoformat()}, args=[1, 2])
+    return fire_time
+
+
 def test_a_timing_edit_before_the_fire_time_withdraws_a_fire_time_the_trigger_no_longer_has(
     app: Celery, clock: ManualClock
 ) -> None:
-    schedule, fire_time = hourly("retimed")
+    fire_time = soon("retimed", clock)
     engine = engine_of(app, clock)
-    clock.set(fire_time - timedelta(seconds=15))
     engine.tick()
+    assert len(runs_of("retimed")) == 1
 
-    schedule = Schedule.objects.get(pk=schedule.pk)
-    schedule.trigger = {"type": "cron", "expression": "30 * * * *"}
+    schedule = Schedule.objects.get(name="retimed")
+    schedule.trigger = {"type": "date", "run_at": (fire_time + timedelta(hours=1)).isoformat()}
     schedule.save()
     clock.set(fire_time + timedelta(seconds=1))
     engine.tick()
 
     assert runs_of("retimed") == []
     assert read_messages(app.conf.broker_url) == []
+    assert Schedule.objects.get(name="retimed").next_fire_at == fire_time + timedelta(hours=1)
 
 
 def test_a_pause_before_the_fire_time_withdraws_the_run(app: Celery, clock: ManualClock) -> None:
@@ -260,13 +271,14 @@ def test_a_schedule_deleted_before_the_fire_time_has_its_run_revoked(app: Celery
 def test_a_timing_edit_written_without_save_withdraws_and_plans_from_the_new_timing(
     app: Celery, clock: ManualClock
 ) -> None:
-    _, fire_time = hourly("retimed-raw")
+    fire_time = soon("retimed-raw", clock)
     engine = engine_of(app, clock)
-    clock.set(fire_time - timedelta(seconds=15))
     engine.tick()
+    assert len(runs_of("retimed-raw")) == 1
 
     # The edit trigger (migration 0007) unplans the row; the next tick withdraws its run and plans it again.
-    Schedule.objects.filter(name="retimed-raw").update(trigger={"type": "cron", "expression": "30 * * * *"})
+    later = fire_time + timedelta(hours=1)
+    Schedule.objects.filter(name="retimed-raw").update(trigger={"type": "date", "run_at": later.isoformat()})
     clock.advance(1)
     engine.tick()
     clock.set(fire_time)
@@ -274,7 +286,7 @@ def test_a_timing_edit_written_without_save_withdraws_and_plans_from_the_new_tim
 
     assert runs_of("retimed-raw") == []
     assert read_messages(app.conf.broker_url) == []
-    assert Schedule.objects.get(name="retimed-raw").next_fire_at == fire_time + timedelta(minutes=30)
+    assert Schedule.objects.get(name="retimed-raw").next_fire_at == later
 
 
 def test_an_edit_written_with_updated_at_is_seen_at_release_and_the_run_decided_again(
@@ -492,3 +504,21 @@ def test_staged_messages_of_withdrawn_runs_are_cleaned_up(app: Celery, clock: Ma
     staged_dispatch.collect_staged_garbage(app=app, now=fire_time + staged_dispatch.GARBAGE_AFTER + HOLD)
 
     assert stage.size() == 0
+
+
+def test_a_row_whose_message_cannot_be_built_fails_one_run_once_and_is_paused(app: Celery, clock: ManualClock) -> None:
+    schedule = add_schedule("unbuildable", "tests.add", {"type": "interval", "seconds": 5}, args=[1, 2])
+    assert schedule.next_fire_at is not None
+    Schedule.objects.filter(pk=schedule.pk).update(args={"not": "a list"}, updated_at=schedule.updated_at)
+    clock.set(schedule.next_fire_at - timedelta(seconds=10))  # six fire times within the next 20 s
+
+    engine_of(app, clock).tick()
+
+    (run,) = runs_of("unbuildable")
+    assert run.status == S.FAILED
+    assert run.exception.startswith("beat could not build its message: UnbuildableMessage: args must be a JSON list")
+    schedule = Schedule.objects.get(pk=schedule.pk)
+    assert schedule.paused
+    assert schedule.last_error == run.exception
+    assert schedule.next_fire_at == run.fire_time + timedelta(seconds=5)  # the first withdrawn fire time
+    assert read_messages(app.conf.broker_url) == []

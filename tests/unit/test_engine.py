@@ -24,7 +24,7 @@ from beat_store.engine import (
     PRUNE_EVERY,
     BeatEngine,
 )
-from beat_store.runs import SendableRun
+from beat_store.runs import SendableRun, StagingOutcome
 from beat_store.store import TickSummary
 from beat_store.testing import ManualClock
 
@@ -77,7 +77,7 @@ class FakeStore:
         rng: random.Random,
         owner: str,
         prepare_until: datetime | None = None,
-        stage: Callable[[Sequence[SendableRun]], set[int]] | None = None,
+        stage: Callable[[Sequence[SendableRun]], StagingOutcome] | None = None,
     ) -> TickSummary:
         if self.failure is not None:
             raise self.failure
@@ -135,9 +135,9 @@ class FakeSender:
     def can_stage(self) -> bool:
         return self.stages
 
-    def stage(self, runs: Sequence[SendableRun]) -> set[int]:
+    def stage(self, runs: Sequence[SendableRun]) -> StagingOutcome:
         self.store.calls.append("stage")
-        return set()
+        return StagingOutcome()
 
     def release_staged(self, *, now: datetime, limit: int) -> int:
         released = min(limit, self.staged_due)
