@@ -148,3 +148,24 @@ def tally(names: list[str], *, fire_times: list[datetime]) -> Tally:
         duplicate_runs=sum(count - 1 for count in per_run.values() if count > 1) if per_run else None,
         distinct_fire_times=len({fire_time for _, fire_time in per_run}) if per_run else None,
     )
+
+
+def raw_pipeline_seconds(count: int, *, chunk: int = 500) -> float | None:
+    """Seconds a bare redis-py pipeline takes to push the same bytes as the herd: the first ``count`` messages of
+    the herd queue, pushed again onto a scratch list in chunks of ``chunk`` (one round trip each), then deleted.
+    The floor a herd can reach on this machine's Redis, measured in the same minute (issue 12)."""
+    connection = client()
+    payloads = connection.lrange(HERD_QUEUE, 0, count - 1)
+    if len(payloads) < count:
+        return None
+    scratch = "bench:raw-pipeline"
+    connection.delete(scratch)
+    started = time.perf_counter()
+    for start in range(0, len(payloads), chunk):
+        pipeline = connection.pipeline(transaction=False)
+        for payload in payloads[start : start + chunk]:
+            pipeline.lpush(scratch, payload)
+        pipeline.execute()
+    elapsed = time.perf_counter() - started
+    connection.delete(scratch)
+    return round(elapsed, 3)

@@ -14,7 +14,7 @@ LABELS = {
 }
 HEADER = (
     "| scheduler | N | start-up (s) | peak RSS (MiB) | idle CPU (s/min) | herd 50 % / 99 % / 100 % (s) "
-    "| edit (s) | 1 beat: dup / miss | 3 beats: dup / miss | 3 beats: herd 100 % (s) |"
+    "| edit (s) | 1 beat: dup / miss | 3 beats: dup / miss | 3 beats: herd 100 % (s) | herd ÷ raw pipeline |"
 )
 
 
@@ -66,7 +66,18 @@ def _row(kind: str, n: int, one: dict[str, Any] | None, three: dict[str, Any] | 
     cells.append(_dup_miss(one))
     cells.append(_dup_miss(three))
     cells.append(_seconds((three.get("herd_s") or {}).get("p100")) if three else "not run")
+    cells.append(_ratio_to_raw(one))
     return f"| {_label(kind)} | {n:,} | " + " | ".join(cells) + " |"
+
+
+def _ratio_to_raw(result: dict[str, Any] | None) -> str:
+    """One beat's herd (100 %) over a bare redis-py pipeline pushing the same bytes, measured right after it."""
+    if result is None or not result.get("raw_pipeline_s"):
+        return "—"
+    herd = (result.get("herd_s") or {}).get("p100")
+    if herd is None:
+        return "—"
+    return f"{herd / result['raw_pipeline_s']:.1f}x ({result['raw_pipeline_s']:.2f} s)"
 
 
 #: Runs on MariaDB/MySQL (``BENCH_DATABASE=mysql``) are rows of their own, after PostgreSQL's.

@@ -171,6 +171,7 @@ def _measure(
     )
     result["edit_made"] = edited_at is not None
     processes.stop_beats(procs)
+    result["raw_pipeline_s"] = broker.raw_pipeline_seconds(n)
     names = [seed.workload_name(i) for i in range(n)]
     fire_times = [utc(boundary + 60 * k) for k in range(options.fire_times)]
     result["tally"] = asdict(broker.tally(names, fire_times=fire_times))
