@@ -61,3 +61,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
+
+# beat_store's defaults, unless a run asks otherwise (a 1,000,000 herd needs longer than 30 s to be decided ahead).
+if "BENCH_PREPARE_AHEAD" in os.environ:
+    BEAT_STORE_PREPARE_AHEAD = float(os.environ["BENCH_PREPARE_AHEAD"])

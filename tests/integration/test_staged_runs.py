@@ -522,3 +522,42 @@ def test_a_row_whose_message_cannot_be_built_fails_one_run_once_and_is_paused(ap
     assert schedule.last_error == run.exception
     assert schedule.next_fire_at == run.fire_time + timedelta(seconds=5)  # the first withdrawn fire time
     assert read_messages(app.conf.broker_url) == []
+
+
+@pytest.fixture
+def rabbitmq_app() -> Iterator[Celery]:
+    """A Celery app on the local RabbitMQ (skipped where none runs: RabbitMQ is optional, not a CI service)."""
+    app = Celery("rabbitmq-test", broker="amqp://guest:guest@127.0.0.1:5672//", set_as_current=False)
+    app.conf.task_default_queue = "beat-store-staged-test"
+    app.finalize()
+    try:
+        with app.connection_for_write() as broker:
+            broker.ensure_connection(max_retries=1, timeout=2)
+            queue = broker.SimpleQueue("beat-store-staged-test")
+            queue.clear()
+            queue.close()
+    except Exception as error:
+        app.close()
+        pytest.skip(f"RabbitMQ is not reachable on 127.0.0.1:5672: {error}")
+    yield app
+    app.close()
+
+
+def test_on_rabbitmq_runs_are_decided_at_their_fire_time_and_sent(rabbitmq_app: Celery, clock: ManualClock) -> None:
+    _, fire_time = hourly("on-rabbitmq")
+    engine = engine_of(rabbitmq_app, clock)
+    clock.set(fire_time - timedelta(seconds=15))
+    engine.tick()
+    assert runs_of("on-rabbitmq") == []  # nothing decided ahead: this broker has no staging step
+
+    clock.set(fire_time)
+    engine.tick()
+
+    (run,) = runs_of("on-rabbitmq")
+    assert run.status == S.SENT
+    with rabbitmq_app.connection_for_write() as broker:
+        queue = broker.SimpleQueue("beat-store-staged-test")
+        message = queue.get(timeout=5)
+        message.ack()
+        queue.close()
+    assert message.headers["id"] == run.task_id
