@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from beat_store import add_schedule
 from beat_store.enums import ExecutionStatus
-from beat_store.models import Execution, Schedule
+from beat_store.models import BeatHeartbeat, Execution, Schedule
 from tests.integration.processes import CeleryProcesses, wait_for_run, wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(180)]
@@ -151,11 +151,13 @@ def test_worker_with_embedded_beat_runs_schedules(celery_processes: CeleryProces
 def test_run_a_worker_picks_up_after_its_start_deadline_is_recorded_missed(
     celery_processes: CeleryProcesses,
 ) -> None:
-    soon = timezone.now() + timedelta(seconds=1)
+    # The beat runs first: a start slower than the one-second grace (a loaded machine) would leave nothing to send.
+    celery_processes.start_beat()
+    wait_until(lambda: BeatHeartbeat.objects.exists(), timeout=30, message="the beat's first tick")
+    soon = timezone.now() + timedelta(seconds=2)
     add_schedule(
         "deadline", "tests.add", {"type": "date", "run_at": soon.isoformat()}, args=[1, 1], misfire_grace_time=1
     )
-    celery_processes.start_beat()
     sent = wait_until(
         lambda: Execution.objects.filter(schedule_name="deadline", status=ExecutionStatus.SENT).first(),
         timeout=30,
