@@ -43,6 +43,11 @@ if DATABASE_KIND == "mysql":
     }
 else:
     DATABASES = {"default": _server_database("django.db.backends.postgresql", "PG", user="postgres", port="5432")}
+    # A diagnosis, never the default: BENCH_PG_SYNCHRONOUS_COMMIT=off makes this process's commits return before
+    # the WAL is flushed to disk, to tell the cost of a commit's flush from the rest (bench.workers_e2e write-back).
+    SYNCHRONOUS_COMMIT = os.environ.get("BENCH_PG_SYNCHRONOUS_COMMIT")
+    if SYNCHRONOUS_COMMIT:
+        DATABASES["default"]["OPTIONS"] = {"options": f"-c synchronous_commit={SYNCHRONOUS_COMMIT}"}
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
