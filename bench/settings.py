@@ -49,6 +49,12 @@ else:
     if SYNCHRONOUS_COMMIT:
         DATABASES["default"]["OPTIONS"] = {"options": f"-c synchronous_commit={SYNCHRONOUS_COMMIT}"}
 
+# Another diagnosis: BENCH_CONN_MAX_AGE (seconds, or ``none`` for connections kept for ever) instead of Django's
+# default of 0, which closes a connection whenever Django's close_if_unusable_or_obsolete() is called.
+CONN_MAX_AGE = os.environ.get("BENCH_CONN_MAX_AGE")
+if CONN_MAX_AGE:
+    DATABASES["default"]["CONN_MAX_AGE"] = None if CONN_MAX_AGE == "none" else int(CONN_MAX_AGE)
+
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 CELERY_BROKER_URL = REDIS_URL

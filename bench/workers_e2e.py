@@ -12,10 +12,16 @@ ended ``succeeded`` there. The beat stops once every schedule has started, or ``
 (django-celery-beat sends one message per tick: it does not finish a 10k herd in a minute); the worker then
 drains what the beat had already published.
 
+``herd --no-write-back`` runs the worker without beat_store's receivers, for beat_store's lateness without them.
+
 ``write-back``: M no-op messages carrying beat_store's headers, each with its execution row (status ``sent``),
 are queued first; then a worker starts and consumes them. Throughput = M / (last run done - first run started),
 from the runs' own records, so the worker's start-up is left out. Once with beat_store's receivers connected,
 once without (``BENCH_WRITE_BACK=0``, see bench/worker_app.py), alternated ``--rounds`` times.
+
+Diagnoses (bench/settings.py, never the default; recorded in the results and their file names):
+``BENCH_PG_SYNCHRONOUS_COMMIT=off`` (commits do not wait for the WAL flush) and ``BENCH_CONN_MAX_AGE=none``
+(persistent database connections instead of Django's default of 0).
 
 Isolation: this module defaults to its own PostgreSQL database ``bench_e2e`` and Redis db 11
 (``BENCH_PG_NAME``, ``BENCH_REDIS_URL``), which it creates, truncates and flushes; other benchmarks use others.
@@ -56,14 +62,24 @@ from bench.run import LOGS, RESULTS, code_version, next_boundary, utc  # noqa: E
 from bench.worker_app import READY, RUNS  # noqa: E402
 
 CONCURRENCY = 8
-#: bench/settings.py's diagnosis switch (commits not waiting for the WAL flush), recorded with the results.
-SYNCHRONOUS_COMMIT = os.environ.get("BENCH_PG_SYNCHRONOUS_COMMIT")
+#: bench/settings.py's diagnosis switches, recorded with the results and in their file names: commits not waiting
+#: for the WAL flush, persistent database connections.
+DIAGNOSES = {"synchronous-commit": "BENCH_PG_SYNCHRONOUS_COMMIT", "conn-max-age": "BENCH_CONN_MAX_AGE"}
 #: How long a worker may take to be ready, and to drain after its beat stopped (seconds).
 WORKER_STARTUP_TIMEOUT = 60.0
 DRAIN_TIMEOUT = 60.0
 #: Grace for a worker's warm shutdown (running tasks finish, reports are flushed) before SIGKILL.
 WORKER_STOP_GRACE = 30.0
 READ_CHUNK = 10_000
+
+
+def _diagnoses() -> dict[str, str]:
+    """The diagnosis switches set for this run (none: the server's and Django's defaults)."""
+    return {name: os.environ[variable] for name, variable in DIAGNOSES.items() if os.environ.get(variable)}
+
+
+def _suffix() -> str:
+    return "".join(f"-{name}-{value}" for name, value in _diagnoses().items())
 
 
 # --- processes ----------------------------------------------------------------------------------------------
@@ -189,7 +205,7 @@ def spread(values: list[float]) -> dict[str, float | None]:
 
 def herd_once(kind: str, n: int, options: argparse.Namespace) -> dict[str, Any]:
     """Seed and arm ``kind``'s herd, run one beat and one worker through it, and read the runs back."""
-    tag = f"e2e-herd-{kind}-n{n}" + ("" if options.write_back else "-no-write-back")
+    tag = f"e2e-herd-{kind}-n{n}" + ("" if options.write_back else "-no-write-back") + _suffix()
     result: dict[str, Any] = {"tag": tag, "scheduler": kind, "n": n, "concurrency": CONCURRENCY}
     print(f"[{tag}] seeding", flush=True)
     if seed.workload_count(kind) != n:
@@ -310,7 +326,7 @@ def command_herd(options: argparse.Namespace) -> None:
     for kind in _csv(options.schedulers):
         if kind not in processes.SCHEDULERS:
             raise SystemExit(f"unknown scheduler {kind!r}: choose from {', '.join(processes.SCHEDULERS)}")
-        result = {"code": code_version(), "date": utc(time.time()).isoformat()}
+        result = {"code": code_version(), "date": utc(time.time()).isoformat(), "diagnoses": _diagnoses()}
         result.update(herd_once(kind, options.n, options))
         result["herd_timeout_s"] = options.herd_timeout
         _write(RESULTS / f"{result['tag']}.json", result)
@@ -373,10 +389,16 @@ def write_back_once(m: int, *, write_back: bool, round_number: int) -> dict[str,
     result["queued"] = int(broker.client().llen(broker.HERD_QUEUE))
     result["queue_s"] = round(time.time() - queued_at, 1)
     spawned_at = time.time()
-    with running([start_worker(tag, write_back=write_back)], grace=WORKER_STOP_GRACE):
+    worker = start_worker(tag, write_back=write_back)
+    with running([worker], grace=WORKER_STOP_GRACE):
         ready = wait_worker_ready(spawned_at + WORKER_STARTUP_TIMEOUT)
         result["worker_write_back"] = bool(ready and ready["write_back"])
-        wait_until(lambda: run_count() >= m, until=time.time() + options_timeout(m), interval=0.2)
+        if ready:
+            wait_until(
+                lambda: run_count() >= m or worker.poll() is not None,
+                until=time.time() + consumption_timeout(m),
+                interval=0.2,
+            )
     runs = read_runs()
     result["runs_recorded"] = len(runs)
     if runs:
@@ -388,7 +410,7 @@ def write_back_once(m: int, *, write_back: bool, round_number: int) -> dict[str,
     return result
 
 
-def options_timeout(m: int) -> float:
+def consumption_timeout(m: int) -> float:
     """A bound on one consumption: 20 tasks/s would be pathological on any machine."""
     return max(120.0, m / 20)
 
@@ -416,7 +438,7 @@ def command_write_back(options: argparse.Namespace) -> None:
         "date": utc(time.time()).isoformat(),
         "m": options.m,
         "concurrency": CONCURRENCY,
-        "pg_synchronous_commit": SYNCHRONOUS_COMMIT or "server default",
+        "diagnoses": _diagnoses(),
     }
     rounds = []
     for number in range(1, options.rounds + 1):
@@ -424,8 +446,7 @@ def command_write_back(options: argparse.Namespace) -> None:
             rounds.append(write_back_once(options.m, write_back=write_back, round_number=number))
     result["rounds"] = rounds
     result.update(summarise(rounds))
-    suffix = f"-synchronous-commit-{SYNCHRONOUS_COMMIT}" if SYNCHRONOUS_COMMIT else ""
-    _write(RESULTS / f"e2e-writeback-m{options.m}{suffix}.json", result)
+    _write(RESULTS / f"e2e-writeback-m{options.m}{_suffix()}.json", result)
 
 
 # --- command line -------------------------------------------------------------------------------------------
