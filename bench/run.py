@@ -245,7 +245,8 @@ def main(argv: list[str] | None = None) -> None:
     elif options.command == "report":
         from bench.report import print_table
 
-        print_table(sorted(RESULTS.glob("*.json")))
+        # e2e-*.json are bench.workers_e2e's results, of another shape (docs/benchmarks.md, issue 12).
+        print_table(sorted(path for path in RESULTS.glob("*.json") if not path.name.startswith("e2e-")))
     else:
         command_run(options)
 

@@ -43,6 +43,17 @@ if DATABASE_KIND == "mysql":
     }
 else:
     DATABASES = {"default": _server_database("django.db.backends.postgresql", "PG", user="postgres", port="5432")}
+    # A diagnosis, never the default: BENCH_PG_SYNCHRONOUS_COMMIT=off makes this process's commits return before
+    # the WAL is flushed to disk, to tell the cost of a commit's flush from the rest (bench.workers_e2e write-back).
+    SYNCHRONOUS_COMMIT = os.environ.get("BENCH_PG_SYNCHRONOUS_COMMIT")
+    if SYNCHRONOUS_COMMIT:
+        DATABASES["default"]["OPTIONS"] = {"options": f"-c synchronous_commit={SYNCHRONOUS_COMMIT}"}
+
+# Another diagnosis: BENCH_CONN_MAX_AGE (seconds, or ``none`` for connections kept for ever) instead of Django's
+# default of 0, which closes a connection whenever Django's close_if_unusable_or_obsolete() is called.
+CONN_MAX_AGE = os.environ.get("BENCH_CONN_MAX_AGE")
+if CONN_MAX_AGE:
+    DATABASES["default"]["CONN_MAX_AGE"] = None if CONN_MAX_AGE == "none" else int(CONN_MAX_AGE)
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
