@@ -40,6 +40,7 @@ from beat_store.models import Execution  # noqa: E402
 from beat_store.runs import STAGED  # noqa: E402
 from beat_store.scheduler import Scheduler  # noqa: E402
 from bench import seed  # noqa: E402
+from bench.celery_app import end_span, stamp_trace_header  # noqa: E402
 from bench.settings import REDIS_URL  # noqa: E402
 
 
@@ -95,14 +96,6 @@ def one_staged_herd(n: int, *, lead: float = 15.0) -> dict[str, float]:
     }
     scheduler.close()
     return result
-
-
-def stamp_trace_header(headers: dict[str, object], **kwargs: object) -> None:
-    headers["traceparent"] = f"00-{str(headers['id']).replace('-', '')}-0000000000000001-01"
-
-
-def end_span(**kwargs: object) -> None:
-    pass
 
 
 def with_publish_receivers(n: int) -> dict[str, float]:

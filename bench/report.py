@@ -9,6 +9,7 @@ from typing import Any
 LABELS = {
     "beat_store": "beat_store",
     "beat_store+plan_ahead": "beat_store with `BEAT_STORE_PLAN_AHEAD` (retired)",
+    "beat_store+receivers": "beat_store, publish-signal receivers connected",
     "dcb": "django-celery-beat",
     "redbeat": "celery-redbeat",
 }
@@ -98,7 +99,8 @@ def print_table(paths: list[Path]) -> None:
     runs: dict[tuple[str, int, int], dict[str, Any]] = {}
     for path in paths:
         result = json.loads(path.read_text())
-        kind = result["scheduler"] + (ON_MYSQL if result.get("database") == "mysql" else "")
+        kind = result["scheduler"] + ("+receivers" if result.get("publish_receivers") else "")
+        kind += ON_MYSQL if result.get("database") == "mysql" else ""
         runs[(kind, result["n"], result["beats"])] = result
     keys = sorted({(kind, n) for kind, n, _ in runs}, key=lambda key: (key[1], *_order(key[0])))
     print(HEADER)

@@ -60,8 +60,11 @@ def utc(moment: float) -> datetime:
 
 
 def run_name(kind: str, n: int, beats: int) -> str:
-    """``beat_store-n10000-b1``, with ``-mysql`` on MariaDB/MySQL (PostgreSQL, the reference, has no suffix)."""
+    """``beat_store-n10000-b1``, with ``-mysql`` on MariaDB/MySQL (PostgreSQL, the reference, has no suffix) and
+    ``-receivers`` with publish-signal receivers connected in the beats."""
     suffix = "-mysql" if connection.vendor == "mysql" else ""
+    if os.environ.get("BENCH_PUBLISH_RECEIVERS"):
+        suffix += "-receivers"
     return f"{kind}-n{n}-b{beats}{suffix}"
 
 
@@ -74,6 +77,7 @@ def run_once(kind: str, n: int, beats: int, options: argparse.Namespace) -> dict
         "n": n,
         "beats": beats,
         "fire_times": options.fire_times,
+        "publish_receivers": bool(os.environ.get("BENCH_PUBLISH_RECEIVERS")),
     }
     print(f"[{tag}] seeding", flush=True)
     started = time.time()
@@ -235,6 +239,11 @@ def main(argv: list[str] | None = None) -> None:
         help="beat_store: delete expired runs back to back in another process for the whole run (bench.pruner)",
     )
     run.add_argument(
+        "--publish-receivers",
+        action="store_true",
+        help="connect before/after_task_publish receivers in the beats, as tracing integrations do (issue 12)",
+    )
+    run.add_argument(
         "--profile", action="store_true", help="py-spy the first beat through the herd (collapsed stacks in results/)"
     )
     options = parser.parse_args(argv)
@@ -248,6 +257,8 @@ def main(argv: list[str] | None = None) -> None:
         # e2e-*.json are bench.workers_e2e's results, of another shape (docs/benchmarks.md, issue 12).
         print_table(sorted(path for path in RESULTS.glob("*.json") if not path.name.startswith("e2e-")))
     else:
+        if options.publish_receivers:
+            os.environ["BENCH_PUBLISH_RECEIVERS"] = "1"  # read by bench.celery_app in each beat
         command_run(options)
 
 
