@@ -1,13 +1,14 @@
 """Is beat alive, and are runs succeeding? What ``beat_store_check`` (a liveness probe) evaluates.
 
-Three questions, each answered by one query:
+Three questions, each answered by one query (runs missing: two):
 
 - **beat seen lately**: the newest ``BeatHeartbeat.seen_at`` is at most ``max_beat_silence`` seconds old
   (beat records one per tick with :func:`record_beat_heartbeat`);
 - **runs failing**: at most ``max_failed`` executions ended ``failed``, ``missed`` or ``lost`` among those
   whose fire time lies in the last ``window`` seconds;
 - **runs missing**: no active schedule's ``next_fire_at`` is older than ``max_beat_silence`` seconds (a
-  beat that ticks but never advances a schedule is as bad as no beat).
+  beat that ticks but never advances a schedule is as bad as no beat), and no run decided ahead still waits
+  for its release that long past its send time (beat advanced the schedule past it when it staged it).
 """
 
 from __future__ import annotations
@@ -98,7 +99,25 @@ def _check_overdue_schedules(report: HealthReport, thresholds: HealthThresholds,
         Schedule.objects.active().filter(next_fire_at__lt=overdue_before).values_list("name", flat=True)[:11]
     )
     if overdue:
-        shown = ", ".join(overdue[:10]) + (", ..." if len(overdue) > 10 else "")
         report.problems.append(
-            f"schedule(s) overdue by over {thresholds.max_beat_silence:g} s, not advanced by beat: {shown}"
+            f"schedule(s) overdue by over {thresholds.max_beat_silence:g} s, not advanced by beat: {_names(overdue)}"
         )
+    unreleased = _unreleased_before(overdue_before)
+    if unreleased:
+        report.problems.append(
+            f"run(s) decided ahead still not released {thresholds.max_beat_silence:g} s past their send time, "
+            f"of schedule(s): {_names(unreleased)}"
+        )
+
+
+def _unreleased_before(before: datetime) -> list[str]:
+    """The schedules of runs decided ahead, due before ``before``, that no beat has released: beat moved their
+    schedule's ``next_fire_at`` past them, so the check above cannot see them. On the status index (such runs are
+    pending, and pending runs are few)."""
+    late = Execution.objects.staged().filter(send_at__lt=before).order_by("send_at")
+    return list(dict.fromkeys(late.values_list("schedule_name", flat=True)[:11]))
+
+
+def _names(names: list[str]) -> str:
+    """Up to ten names, and "..." when there are more (the queries ask for eleven)."""
+    return ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")

@@ -29,14 +29,15 @@ class ScheduleRow:
 
 
 def list_schedules() -> list[ScheduleRow]:
-    """Every schedule, by name, with the status of its latest execution (one query)."""
+    """Every schedule, by name, with the status of its latest execution (one query). The next fire time is
+    ``Schedule.upcoming_fire_at``: a run decided ahead is still the next one until it is released."""
     latest = Execution.objects.filter(schedule=OuterRef("pk")).order_by("-created_at", "-id").values("status")[:1]
-    schedules = Schedule.objects.annotate(latest_status=Subquery(latest)).order_by("name")
+    schedules = Schedule.objects.with_upcoming_fire().annotate(latest_status=Subquery(latest)).order_by("name")
     return [
         ScheduleRow(
             name=schedule.name,
             trigger=describe_trigger(schedule.trigger, schedule.timezone),
-            next_fire_at=schedule.next_fire_at,
+            next_fire_at=schedule.upcoming_fire_at,
             last_status=schedule.latest_status or "never run",
             paused=schedule.paused,
         )

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, Q
+from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, Max, Min, OuterRef, Q
 from django.utils import timezone
 
 from beat_store import schedule_metrics
@@ -127,10 +127,14 @@ class DatabaseCollector:
 
     @staticmethod
     def _schedules(gauge: Any) -> Any:
+        # A schedule whose last fire time is decided ahead is active until that run is released (Schedule.is_finished).
+        staged = Exists(Execution.objects.staged().filter(schedule=OuterRef("pk")))
         counts = Schedule.objects.aggregate(
-            in_active=Count("id", filter=Q(paused=False, next_fire_at__isnull=False)),
+            in_active=Count("id", filter=Q(paused=False) & (Q(next_fire_at__isnull=False) | Q(staged))),
             in_paused=Count("id", filter=Q(paused=True)),
-            in_finished=Count("id", filter=Q(paused=False, next_fire_at__isnull=True, finished_at__isnull=False)),
+            in_finished=Count(
+                "id", filter=Q(paused=False, next_fire_at__isnull=True, finished_at__isnull=False) & ~Q(staged)
+            ),
         )
         schedules = gauge("beat_store_schedules", "Schedules by state.", labels=["state"])
         for state in ("active", "paused", "finished"):

@@ -11,7 +11,8 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, ProhibitNullCharactersValidator
 from django.db import models, router, transaction
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone as dj_timezone
 
 from beat_store import task_defaults
@@ -102,6 +103,28 @@ class ScheduleQuerySet(models.QuerySet["Schedule"]):
     def unplanned(self) -> ScheduleQuerySet:
         """Rows written without save() (bulk_create, update()): beat gives them their first fire time."""
         return self.filter(next_fire_at__isnull=True, finished_at__isnull=True, paused=False)
+
+    def with_upcoming_fire(self) -> ScheduleQuerySet:
+        """Annotate ``upcoming_fire_at``, the next fire time as people read it (:attr:`Schedule.upcoming_fire_at`).
+
+        One correlated subquery per row, on the history index (schedule, -fire_time): what the admin's list, the
+        listing and the per-schedule metrics show without a query per schedule.
+        """
+        first_staged = _staged_runs().order_by("fire_time").values("fire_time")[:1]
+        return self.annotate(upcoming_fire_at=Coalesce(Subquery(first_staged), F("next_fire_at")))
+
+    def finished(self) -> ScheduleQuerySet:
+        """Schedules whose trigger ran out of fire times and that have no run decided ahead left to release."""
+        return self.filter(next_fire_at__isnull=True, finished_at__isnull=False).filter(~Exists(_staged_runs()))
+
+    def unfinished(self) -> ScheduleQuerySet:
+        """Every schedule :meth:`finished` leaves out (paused ones included)."""
+        return self.filter(Q(next_fire_at__isnull=False) | Q(finished_at__isnull=True) | Exists(_staged_runs()))
+
+
+def _staged_runs() -> ExecutionQuerySet:
+    """The runs of the outer query's schedule that were decided ahead and are not yet released."""
+    return Execution.objects.staged().filter(schedule=OuterRef("pk"))
 
 
 class Schedule(models.Model):
@@ -469,8 +492,39 @@ class Schedule(models.Model):
         return task_defaults.resolve(self.task, field, getattr(self, field))
 
     @property
+    def upcoming_fire_at(self) -> datetime | None:
+        """The next fire time as the admin, ``beat_store_list`` and the metrics show it: the first run decided ahead
+        and not yet released (``beat_store.staged_runs``), else ``next_fire_at``.
+
+        ``next_fire_at`` is beat's planning cursor: deciding a run ahead moves it past that run's fire time, which
+        is still the next time the schedule fires. Read from :meth:`ScheduleQuerySet.with_upcoming_fire`'s
+        annotation when the row was loaded with it; else one query, at every read.
+        """
+        if "_upcoming_fire_at" in self.__dict__:
+            annotated: datetime | None = self.__dict__["_upcoming_fire_at"]
+            return annotated
+        if self.pk is None:
+            return self.next_fire_at
+        first_staged = (
+            Execution.objects.staged()
+            .filter(schedule_id=self.pk)
+            .order_by("fire_time")
+            .values_list("fire_time", flat=True)
+            .first()
+        )
+        return first_staged if first_staged is not None else self.next_fire_at
+
+    @upcoming_fire_at.setter
+    def upcoming_fire_at(self, value: datetime | None) -> None:
+        # Where Django puts the annotation of with_upcoming_fire() when it loads the row.
+        self.__dict__["_upcoming_fire_at"] = value
+
+    @property
     def is_finished(self) -> bool:
-        return self.next_fire_at is None and self.finished_at is not None
+        """The trigger ran out of fire times and no run decided ahead is left to release (a ``date`` trigger
+        whose run is staged is finished for beat, not yet for people). Queries only in that last case, and not
+        when loaded with :meth:`ScheduleQuerySet.with_upcoming_fire`."""
+        return self.next_fire_at is None and self.finished_at is not None and self.upcoming_fire_at is None
 
     def _timing_snapshot(self) -> tuple[Any, ...]:
         # Read from __dict__, not getattr: a field deferred by .only() must not be fetched (nor count as changed).
@@ -487,6 +541,12 @@ def _still_next(known: tuple[Any, ...], after: datetime) -> bool:
 class ExecutionQuerySet(models.QuerySet["Execution"]):
     def open(self) -> ExecutionQuerySet:
         return self.filter(status__in=ExecutionStatus.open_values())
+
+    def staged(self) -> ExecutionQuerySet:
+        """Runs decided ahead whose message waits in the broker for its send time: not yet released."""
+        from beat_store.runs import STAGED  # runs imports this module
+
+        return self.filter(status=ExecutionStatus.PENDING, lease_owner=STAGED)
 
 
 class Execution(models.Model):
@@ -591,6 +651,13 @@ class Execution(models.Model):
             if give_up_at is not None and time.monotonic() >= give_up_at:
                 raise TimeoutError(f"run {self.pk} of {self.schedule_name!r} is still {self.status} after {timeout} s")
             time.sleep(poll_interval)
+
+    @property
+    def is_staged(self) -> bool:
+        """Decided ahead, its message staged in the broker, not yet released (see :meth:`ExecutionQuerySet.staged`)."""
+        from beat_store.runs import STAGED  # runs imports this module
+
+        return self.status == ExecutionStatus.PENDING and self.lease_owner == STAGED
 
     @property
     def lateness(self) -> float | None:

@@ -62,6 +62,7 @@ def _selected_rows() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [
         dict(row)
         for row in Schedule.objects.filter(selection)
+        .with_upcoming_fire()
         .order_by("name")
         .annotate(
             last_success_at=Subquery(newest.filter(status=ExecutionStatus.SUCCEEDED).values("fire_time")[:1]),
@@ -74,7 +75,13 @@ def _selected_rows() -> list[dict[str, Any]]:
             ),
         )
         .values(
-            "id", "name", "next_fire_at", "last_success_at", "last_finished_at", "last_finished_status", "last_lateness"
+            "id",
+            "name",
+            "upcoming_fire_at",
+            "last_success_at",
+            "last_finished_at",
+            "last_finished_status",
+            "last_lateness",
         )[: MAX_SCHEDULES_WITH_SERIES + 1]
     ]
     if len(rows) > MAX_SCHEDULES_WITH_SERIES:
@@ -125,7 +132,8 @@ def _count_by(queryset: Any, *fields: str) -> dict[tuple[Any, ...], int]:
 def _from_schedule_rows(rows: list[dict[str, Any]], gauge: Any) -> Iterator[Any]:
     next_fire = gauge(
         "beat_store_schedule_next_fire_timestamp_seconds",
-        "The schedule's next fire time, as a Unix time (absent when it has none).",
+        "The schedule's next fire time, as a Unix time (absent when it has none); a run decided ahead and not yet "
+        "released is still the next one.",
         labels=["schedule"],
     )
     last_success = gauge(
@@ -150,7 +158,7 @@ def _from_schedule_rows(rows: list[dict[str, Any]], gauge: Any) -> Iterator[Any]
     )
     for row in rows:
         name = row["name"]
-        _add_timestamp(next_fire, name, row["next_fire_at"])
+        _add_timestamp(next_fire, name, row["upcoming_fire_at"])
         _add_timestamp(last_success, name, row["last_success_at"])
         _add_timestamp(last_finished, name, row["last_finished_at"])
         if row["last_finished_status"]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.utils import timezone
@@ -14,6 +14,9 @@ from django.utils.safestring import SafeString
 from beat_store import task_defaults
 from beat_store.enums import ExecutionStatus
 from beat_store.timezones import format_moment
+
+if TYPE_CHECKING:
+    from beat_store.models import Execution
 
 #: Status -> colour; the chart and the badges share it so a colour means one thing everywhere.
 STATUS_COLOURS: dict[str, str] = {
@@ -54,6 +57,29 @@ def time_of_day(moment: datetime | None, *, reference: datetime) -> str:
     if local.date() == timezone.localtime(reference).date():
         return f"{local:%H:%M:%S}"
     return format_moment(moment)
+
+
+def run_status(execution: Execution) -> SafeString | str:
+    """A run's status badge; for a run decided ahead and not yet released, with what it waits for."""
+    badge = status_badge(execution.status)
+    if execution.is_staged:
+        return format_html("{} {}", badge, _staged_note(execution, now=timezone.now()))
+    return badge
+
+
+def _staged_note(execution: Execution, *, now: datetime) -> SafeString:
+    """What a run decided ahead waits for: its release at its send time, or, past it, a release overdue (no beat
+    released it: every beat down, or the broker unreachable)."""
+    when = time_of_day(execution.send_at, reference=execution.fire_time)
+    if execution.send_at > now:
+        return format_html(
+            '<small title="Decided ahead: its message waits in the broker.">· staged, released at {}</small>', when
+        )
+    return format_html(
+        '<small class="beat-store-overdue" title="No beat has released it yet.">· staged, release overdue since {}'
+        "</small>",
+        when,
+    )
 
 
 def timestamp_column(field_name: str, description: str) -> Callable[[Any, Any], str]:

@@ -16,10 +16,10 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from beat_store import executions
-from beat_store.admin.display import EMPTY, seconds, status_badge, time_of_day, timestamp_column
+from beat_store.admin.display import EMPTY, run_status, seconds, time_of_day, timestamp_column
 from beat_store.admin.schedules import TaskFilter
 from beat_store.forms import PruneForm
-from beat_store.models import Execution, Schedule
+from beat_store.models import Execution, ExecutionQuerySet, Schedule
 from beat_store.pruning import prune_executions
 
 SHORT_RESULT = 40
@@ -50,6 +50,22 @@ class ScheduleFilter(admin.SimpleListFilter):
         return queryset
 
 
+class StagedFilter(admin.SimpleListFilter):
+    """The runs decided ahead and not yet released: ``pending`` for the status filter, like any run not sent."""
+
+    title = "decided ahead"
+    parameter_name = "staged"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
+        return [("yes", "staged, not yet released")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            assert isinstance(queryset, ExecutionQuerySet)
+            return queryset.staged()
+        return queryset
+
+
 @admin.register(Execution)
 class ExecutionAdmin(admin.ModelAdmin):
     list_display = (
@@ -61,7 +77,14 @@ class ExecutionAdmin(admin.ModelAdmin):
         "worker_display",
         "short_result",
     )
-    list_filter = ("status", ScheduleFilter, TaskFilter, "manual", ("fire_time", admin.DateFieldListFilter))
+    list_filter = (
+        "status",
+        StagedFilter,
+        ScheduleFilter,
+        TaskFilter,
+        "manual",
+        ("fire_time", admin.DateFieldListFilter),
+    )
     date_hierarchy = "fire_time"
     search_fields = ("schedule_name", "task", "task_id", "worker")
     show_full_result_count = False
@@ -81,6 +104,7 @@ class ExecutionAdmin(admin.ModelAdmin):
                     "fire_time_display",
                     "jitter_display",
                     "send_at_display",
+                    "staged_at_display",
                     "deadline_at_display",
                     "sent_at_display",
                     "started_at_display",
@@ -106,6 +130,7 @@ class ExecutionAdmin(admin.ModelAdmin):
 
     fire_time_display = timestamp_column("fire_time", "fire time")
     send_at_display = timestamp_column("send_at", "send at")
+    staged_at_display = timestamp_column("staged_at", "staged")
     deadline_at_display = timestamp_column("deadline_at", "deadline")
     sent_at_display = timestamp_column("sent_at", "sent")
     started_at_display = timestamp_column("started_at", "started")
@@ -144,7 +169,7 @@ class ExecutionAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, execution: Execution) -> Any:
-        badge = status_badge(execution.status)
+        badge = run_status(execution)
         return format_html("{} <small>run now</small>", badge) if execution.manual else badge
 
     @admin.display(description="lateness")

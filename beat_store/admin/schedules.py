@@ -30,6 +30,7 @@ from beat_store.admin.display import (
     EMPTY,
     defaults_in_effect,
     local_time,
+    run_status,
     seconds,
     status_badge,
     time_of_day,
@@ -39,7 +40,7 @@ from beat_store.admin.run_now import run_now_with_view
 from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.exceptions import ScheduleLookupError
 from beat_store.forms import ScheduleForm
-from beat_store.models import Execution, Schedule
+from beat_store.models import Execution, Schedule, ScheduleQuerySet
 from beat_store.triggers import describe_trigger
 
 RECENT_EXECUTIONS = 20
@@ -83,12 +84,14 @@ class StateFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
+        assert isinstance(queryset, ScheduleQuerySet)
+        # A schedule whose last fire time is decided ahead is finished for beat, but not until that run is released.
         if value == "active":
-            return queryset.filter(paused=False, finished_at__isnull=True)
+            return queryset.unfinished().filter(paused=False)
         if value == "paused":
             return queryset.filter(paused=True)
         if value == "finished":
-            return queryset.filter(next_fire_at__isnull=True, finished_at__isnull=False)
+            return queryset.finished()
         return queryset
 
 
@@ -172,15 +175,13 @@ class ScheduleAdmin(admin.ModelAdmin):
         # Correlated subqueries on the (schedule, -fire_time) index instead of queries per row.
         runs = Execution.objects.filter(schedule=OuterRef("pk"))
         last = runs.order_by("-fire_time", "-id")
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                last_status=Subquery(last.values("status")[:1]),
-                last_run_at=Subquery(last.values("fire_time")[:1]),
-                run_count=_count_of(runs),
-                failed_count=_count_of(runs.filter(status=ExecutionStatus.FAILED)),
-            )
+        queryset = super().get_queryset(request)
+        assert isinstance(queryset, ScheduleQuerySet)
+        return queryset.with_upcoming_fire().annotate(
+            last_status=Subquery(last.values("status")[:1]),
+            last_run_at=Subquery(last.values("fire_time")[:1]),
+            run_count=_count_of(runs),
+            failed_count=_count_of(runs.filter(status=ExecutionStatus.FAILED)),
         )
 
     def get_search_results(
@@ -215,7 +216,18 @@ class ScheduleAdmin(admin.ModelAdmin):
     def defaults_used(self, schedule: Schedule) -> str:
         return defaults_in_effect(schedule)
 
-    next_fire_time = timestamp_column("next_fire_at", "next fire time")
+    @admin.display(description="next fire time", ordering="upcoming_fire_at")
+    def next_fire_time(self, schedule: Schedule) -> Any:
+        """The next time the schedule fires (``Schedule.upcoming_fire_at``), marked when that run is already
+        decided ahead: beat's own ``next_fire_at`` has moved past it."""
+        upcoming = schedule.upcoming_fire_at
+        if upcoming is None or upcoming == schedule.next_fire_at:
+            return local_time(upcoming)
+        return format_html(
+            '{} <small title="Decided ahead: its message waits in the broker for this time.">staged</small>',
+            local_time(upcoming),
+        )
+
     last_fire_time = timestamp_column("last_fire_at", "last fire time")
     finished_time = timestamp_column("finished_at", "finished at")
     created_time = timestamp_column("created_at", "created at")
@@ -570,7 +582,7 @@ class RecentRun:
         return cls(
             pk=execution.pk,
             fire_time=local_time(execution.fire_time),
-            badge=status_badge(execution.status),
+            badge=run_status(execution),
             manual=execution.manual,
             started=time_of_day(execution.started_at, reference=execution.fire_time),
             lateness=seconds(execution.lateness),
