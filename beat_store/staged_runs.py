@@ -105,24 +105,21 @@ def unstage(execution_ids: Sequence[int]) -> None:
 # -- Releasing --------------------------------------------------------------------------------------------------
 
 
-def lock_due(now: datetime, *, limit: int, after: DueRun | None = None) -> list[DueRun]:
+def lock_due(now: datetime, *, limit: int) -> list[DueRun]:
     """Lock up to ``limit`` staged runs whose send time has come (skipping those another beat holds), in send time
-    order, from just ``after`` the last run of a previous batch of the same transaction (whose rows this
-    transaction holds already, and would find again). Call inside the release's transaction.
+    order. Call inside the release's transaction.
 
     One query reads what the verdict needs of each run's schedule too: "edited since staged" is computed by the
     database (``updated_at`` past ``staged_at``, or the row unplanned by the edit trigger).
     """
     due = Execution.objects.filter(status=S.PENDING, lease_owner=STAGED, send_at__lte=now)
-    if after is not None:
-        due = due.filter(Q(send_at__gt=after.send_at) | Q(send_at=after.send_at, id__gt=after.id))
     edited = Q(schedule__updated_at__gt=F("staged_at")) | Q(
         schedule__next_fire_at__isnull=True, schedule__finished_at__isnull=True
     )
     rows = (
         skip_locked(due)
         .annotate(schedule_edited=Case(When(edited, then=Value(True)), default=Value(False)))
-        .order_by("send_at", "id")
+        .order_by("send_at")
         .values_list(
             "id",
             "schedule_id",
@@ -139,11 +136,18 @@ def lock_due(now: datetime, *, limit: int, after: DueRun | None = None) -> list[
     return [DueRun(*row) for row in rows[:limit]]
 
 
-def judge(due: Sequence[DueRun]) -> Verdicts:
-    """Each due run's verdict, from its schedule as it is now (see the module)."""
+def judge(due: Sequence[DueRun], *, open_counts: dict[int, int] | None = None) -> Verdicts:
+    """Each due run's verdict, from its schedule as it is now (see the module).
+
+    ``open_counts`` carries the max-instances slots taken from one batch of a release to the next (the runs it
+    releases stay ``pending`` in the database until the release is recorded): schedules it does not know yet are
+    counted, and it is updated with the runs released here.
+    """
     verdicts = Verdicts()
-    schedule_ids = sorted({run.schedule_id for run in due if run.schedule_id is not None})
-    open_counts = executions.open_run_counts(schedule_ids)
+    open_counts = {} if open_counts is None else open_counts
+    unknown = sorted({run.schedule_id for run in due if run.schedule_id is not None} - open_counts.keys())
+    counted = executions.open_run_counts(unknown)
+    open_counts.update((schedule_id, counted.get(schedule_id, 0)) for schedule_id in unknown)
     for run in sorted(due, key=lambda run: run.fire_time):
         if run.schedule_id is None:
             verdicts.close[(S.REVOKED, DELETED_REASON)].append(run.id)

@@ -98,35 +98,33 @@ def stage_runs(runs: Sequence[SendableRun], *, app: Celery) -> StagingOutcome:
 
 def release_staged(*, app: Celery, now: datetime, limit: int) -> int:
     """Release staged runs whose send time has come, up to :data:`BATCHES_PER_TRANSACTION` batches of
-    ``limit`` x :data:`RELEASE_BATCH_FACTOR` (see the module); return how many were due (``limit`` or more: call
-    again, more may be due).
+    ``limit`` x :data:`RELEASE_BATCH_FACTOR` in one transaction (see the module); return how many were due
+    (``limit`` or more: call again, more may be due).
 
     Every batch's messages are pushed before any run is recorded ``sent``: recording is what a worker can wait
     for, the queue is not.
     """
     edited: list[staged_runs.DueRun] = []
     releases: list[Released] = []
-    due_by_id: dict[int, staged_runs.DueRun] = {}
     batch = limit * RELEASE_BATCH_FACTOR
     with transaction.atomic():
+        # One locking query for the whole transaction: in a herd every due run has the same send time, and a query
+        # per batch would walk again, each time, past the rows the earlier batches hold.
+        due = staged_runs.lock_due(now, limit=batch * BATCHES_PER_TRANSACTION)
+        if not due:
+            return 0
+        due_by_id = {run.id: run for run in due}
         try:
             with app.producer_or_acquire() as producer:
-                stage = Stage(producer.channel.client) if supports(producer) else None
-                last: staged_runs.DueRun | None = None
-                for _ in range(BATCHES_PER_TRANSACTION):
-                    due = staged_runs.lock_due(now, limit=batch, after=last)
-                    if not due:
-                        break
-                    due_by_id.update((run.id, run) for run in due)
-                    last = due[-1]
-                    if stage is None:
-                        _hand_over([run.id for run in due], why="the broker no longer takes staged runs")
-                        continue
-                    verdicts = staged_runs.judge(due)
+                if not supports(producer):
+                    _hand_over(list(due_by_id), why="the broker no longer takes staged runs")
+                    return len(due)
+                stage = Stage(producer.channel.client)
+                open_counts: dict[int, int] = {}
+                for start in range(0, len(due), batch):
+                    verdicts = staged_runs.judge(due[start : start + batch], open_counts=open_counts)
                     edited += _withdraw(stage, verdicts, now=now)
                     releases.append(stage.release(verdicts.release, now=now))
-                    if len(due) < batch:
-                        break
         except DatabaseError:
             raise
         except Exception as error:  # the broker: the transaction rolls back, the runs stay staged for the next try
@@ -141,7 +139,7 @@ def release_staged(*, app: Celery, now: datetime, limit: int) -> int:
         _log_released(released, due_by_id)
         _forget_journal(app, released)
     staged_runs.decide_again(edited)
-    return len(due_by_id)
+    return len(due)
 
 
 def _log_released(released: Released, due_by_id: dict[int, staged_runs.DueRun]) -> None:
