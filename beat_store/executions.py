@@ -29,14 +29,14 @@ from django.utils import timezone
 
 from beat_store import headers
 from beat_store.conf import settings
-from beat_store.db import bulk
+from beat_store.db import bulk, slots
 from beat_store.db.locking import skip_locked
 from beat_store.enums import ExecutionStatus as S
 from beat_store.limits import keep_tail
 from beat_store.models import Execution, Schedule
 from beat_store.planning import PlannedRun
 from beat_store.run_events import announce_recorded, update_runs
-from beat_store.runs import STAGED, RecordedRun, SendableRun
+from beat_store.runs import RecordedRun, SendableRun
 
 #: States a worker-side report may leave; terminal states are never left.
 #: A lost run may start again: a redelivery (``acks_late``) after its worker died.
@@ -178,14 +178,7 @@ def _run_fields(schedule: Schedule, run: PlannedRun) -> dict[str, Any]:
 def open_run_counts(schedule_ids: Sequence[int]) -> dict[int, int]:
     """Open runs (holding a max-instances slot) per schedule. Runs staged ahead hold none until released: their
     own verdict is taken then (``staged_runs``)."""
-    return bulk.count_by(
-        Execution,
-        group="schedule",
-        ids=schedule_ids,
-        field="status",
-        values=[str(s) for s in S.open_values()],
-        unless={"status": str(S.PENDING), "lease_owner": STAGED},
-    )
+    return slots.count_slots(schedule_ids)
 
 
 # -- Sending ---------------------------------------------------------------------------------------------------

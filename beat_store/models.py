@@ -538,14 +538,24 @@ def _still_next(known: tuple[Any, ...], after: datetime) -> bool:
     return bool(searched_from == after or (searched_from <= after and (found is None or found >= after)))
 
 
+#: ``Execution.lease_owner`` of a pending run whose message is staged in the broker (``beat_store.staged_runs``):
+#: held for the release at its send time, not for a beat.
+STAGED = "beat_store:staged"
+
+#: Runs holding one of their schedule's max-instances slots: open ones, but not those staged ahead (their verdict is
+#: taken at their release). The condition of the partial index ``beat_store_exec_slot_idx``: a query counting slots
+#: must repeat it word for word for PostgreSQL to use the index (``beat_store.db.slots``).
+HOLDS_SLOT = Q(status__in=[ExecutionStatus.SENT, ExecutionStatus.STARTED, ExecutionStatus.RETRYING]) | (
+    Q(status=ExecutionStatus.PENDING) & ~Q(lease_owner=STAGED)
+)
+
+
 class ExecutionQuerySet(models.QuerySet["Execution"]):
     def open(self) -> ExecutionQuerySet:
         return self.filter(status__in=ExecutionStatus.open_values())
 
     def staged(self) -> ExecutionQuerySet:
         """Runs decided ahead whose message waits in the broker for its send time: not yet released."""
-        from beat_store.runs import STAGED  # runs imports this module
-
         return self.filter(status=ExecutionStatus.PENDING, lease_owner=STAGED)
 
 
@@ -615,6 +625,10 @@ class Execution(models.Model):
             # The admin's global history, newest first.
             models.Index(fields=["-fire_time", "-id"], name="beat_store_exec_recent_idx"),
             models.Index(fields=["status", "send_at"], name="beat_store_exec_status_idx"),
+            # Max-instances slots per schedule, read for every batch of a herd: only the runs holding one (a few
+            # per schedule), not its whole history nor the runs of the herd itself. On MySQL/MariaDB, migration
+            # 0016 builds it on a generated column instead (no partial indexes there).
+            models.Index(fields=["schedule"], name="beat_store_exec_slot_idx", condition=HOLDS_SLOT),
             # Declared here rather than with db_index=True: on PostgreSQL that adds a second, "_like" index for
             # prefix searches nobody makes, written again for every run.
             models.Index(fields=["task_id"], name="beat_store_exec_task_id_idx"),
@@ -655,8 +669,6 @@ class Execution(models.Model):
     @property
     def is_staged(self) -> bool:
         """Decided ahead, its message staged in the broker, not yet released (see :meth:`ExecutionQuerySet.staged`)."""
-        from beat_store.runs import STAGED  # runs imports this module
-
         return self.status == ExecutionStatus.PENDING and self.lease_owner == STAGED
 
     @property

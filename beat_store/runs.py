@@ -7,11 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from beat_store.models import Schedule
+from beat_store.models import STAGED, Schedule
 
-#: ``Execution.lease_owner`` of a pending run whose message is staged in the broker (``beat_store.staged_runs``):
-#: held for the release at its send time, not for a beat.
-STAGED = "beat_store:staged"
+__all__ = ["STAGED", "RecordedRun", "SendableRun", "StagingOutcome"]
 
 
 class SendableRun(Protocol):

@@ -13,7 +13,7 @@ the same work in one statement per batch:
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from django.db import connection
@@ -213,41 +213,6 @@ def _update_mysql(
             f"UPDATE {table} AS t JOIN {_json_table([pk_field, *fields])} ON t.{pk} = v.{pk} SET {assignments}",
             [mysql_json_records(objects, [pk_field, *fields])],
         )
-
-
-def count_by(
-    model: type[Model],
-    *,
-    group: str,
-    ids: Sequence[int],
-    field: str,
-    values: Sequence[str],
-    unless: Mapping[str, str] | None = None,
-) -> dict[int, int]:
-    """Rows per ``group`` value among ``ids`` of that column whose ``field`` is one of ``values``, leaving out rows
-    that have every column value of ``unless``.
-
-    Plain SQL: the ORM prepares an ``IN`` list value by value, which cost a herd more than the query itself;
-    the ids are ints read from the database a moment ago.
-    """
-    if not ids:
-        return {}
-    by_name = {f.name: f for f in model._meta.concrete_fields}
-    quote = connection.ops.quote_name
-    group_column, field_column = (quote(str(by_name[name].column)) for name in (group, field))
-    id_condition, id_params = in_ids(group_column, ids)
-    excluded = ""
-    if unless:
-        equal = " AND ".join(f"{quote(str(by_name[name].column))} = %s" for name in unless)
-        excluded = f" AND NOT ({equal})"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {group_column}, COUNT(*) FROM {quote(model._meta.db_table)} "
-            f"WHERE {id_condition} "
-            f"AND {field_column} IN ({', '.join(['%s'] * len(values))}){excluded} GROUP BY {group_column}",
-            [*id_params, *values, *(unless or {}).values()],
-        )
-        return dict(cursor.fetchall())
 
 
 def in_ids(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
