@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import threading
 import time
 from datetime import timedelta
 
@@ -63,39 +64,68 @@ def one_herd(n: int) -> dict[str, float]:
 
 
 def one_staged_herd(n: int, *, lead: float = 15.0) -> dict[str, float]:
-    """A herd decided ahead: one tick ``lead`` seconds before the fire time stages it, one at the fire time
-    releases it. Both ticks' CPU and wall seconds; for the release, also seconds from the fire time to the end."""
+    """A herd decided ahead: one tick ``lead`` seconds (or up to a minute more) before the fire time stages it, one
+    at the fire time
+    releases it. The first tick's CPU and wall seconds; for the release, its CPU seconds and the seconds from the
+    fire time until every message is in the queue (watched from another thread) and until the tick ends."""
     now = timezone.now()
     seed.seed("beat_store", n, now=now)
-    boundary = (now + timedelta(seconds=lead)).replace(microsecond=0)
-    if boundary.second >= 55:  # keep the cron's following minute out of the window decided ahead
-        boundary = boundary.replace(second=50)
+    # One second past a minute: the cron's next fire time is then 59 s later, out of the window decided ahead.
+    boundary = (now + timedelta(seconds=lead + 60)).replace(second=1, microsecond=0)
+    if (boundary - now).total_seconds() > lead + 60:
+        boundary -= timedelta(seconds=60)
     seed.arm("beat_store", n, boundary=boundary, now=now)
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
     scheduler = Scheduler(Celery("bench-herd-cpu", broker=REDIS_URL, set_as_current=True))
-    ahead = (boundary - timezone.now()).total_seconds() + 2
-    with override_settings(BEAT_STORE_PREPARE_AHEAD=ahead):
+    with override_settings(BEAT_STORE_PREPARE_AHEAD=(boundary - timezone.now()).total_seconds() + 2):
         cpu, wall = time.process_time(), time.perf_counter()
         scheduler.tick()
         prepared = {
             "stage_cpu_s": round(time.process_time() - cpu, 3),
             "stage_wall_s": round(time.perf_counter() - wall, 3),
         }
-        staged = Execution.objects.filter(lease_owner=STAGED).count()
-        time.sleep(max(0.0, (boundary - timezone.now()).total_seconds()))
+    staged = Execution.objects.filter(lease_owner=STAGED).count()
+    queued_at = _watch_queue(client, n)
+    time.sleep(max(0.0, (boundary - timezone.now()).total_seconds()))
+    # The release alone: nothing more is decided ahead in this tick (the cron's next minute would be).
+    with override_settings(BEAT_STORE_PREPARE_AHEAD=0.5):
         cpu = time.process_time()
         scheduler.tick()
         finished = timezone.now()
+    queued_at.join(timeout=30)
     result = {
         **prepared,
         "staged": staged,
         "release_cpu_s": round(time.process_time() - cpu, 3),
-        "release_s_after_fire_time": round((finished - boundary).total_seconds(), 3),
+        "all_queued_s_after_fire_time": round(queued_at.reached - boundary.timestamp(), 3)
+        if queued_at.reached
+        else None,
+        "tick_done_s_after_fire_time": round((finished - boundary).total_seconds(), 3),
         "queued": client.llen("celery"),
     }
     scheduler.close()
     return result
+
+
+class _QueueWatch(threading.Thread):
+    """Notes when the queue first holds ``count`` messages (polling every millisecond)."""
+
+    def __init__(self, client: redis.Redis, count: int) -> None:
+        super().__init__(daemon=True)
+        self.client, self.count, self.reached = client, count, 0.0
+
+    def run(self) -> None:
+        give_up = time.time() + 600
+        while time.time() < give_up and self.client.llen("celery") < self.count:
+            time.sleep(0.001)
+        self.reached = time.time()
+
+
+def _watch_queue(client: redis.Redis, count: int) -> _QueueWatch:
+    watch = _QueueWatch(redis.Redis.from_url(REDIS_URL), count)
+    watch.start()
+    return watch
 
 
 def with_publish_receivers(n: int) -> dict[str, float]:
@@ -123,6 +153,9 @@ def main() -> None:
     parser.add_argument(
         "--staged", action="store_true", help="decide the herd ahead, stage it, release it at its fire time (#12)"
     )
+    parser.add_argument(
+        "--lead", type=float, default=15.0, help="--staged: seconds from the first tick to the fire time"
+    )
     options = parser.parse_args()
     if options.receiver:
         from beat_store.signals import run_changed
@@ -131,7 +164,7 @@ def main() -> None:
     results = []
     for _ in range(options.attempts):
         if options.staged:
-            results.append(one_staged_herd(options.n))
+            results.append(one_staged_herd(options.n, lead=options.lead))
             continue
         results.append(one_herd(options.n))
         if options.publish_receivers:

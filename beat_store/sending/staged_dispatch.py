@@ -33,8 +33,9 @@ GARBAGE_AFTER = 2 * staged_runs.HOLD
 #: A release batch is this many times ``BEAT_STORE_BATCH_SIZE``: releasing a run costs far less than deciding it
 #: (a share of one locking query, one count and one script call per batch), so round trips dominate.
 RELEASE_BATCH_FACTOR = 4
-#: Batches of due staged runs one release transaction takes (its row locks are held until all are recorded).
-BATCHES_PER_TRANSACTION = 10
+#: Batches of due staged runs one release transaction takes (its row locks are held until all are recorded, and
+#: recording them costs more than pushing them: a whole herd of 100,000 goes to the broker before any is recorded).
+BATCHES_PER_TRANSACTION = 50
 
 _RUN_ERRORS = (UnbuildableMessage, EncodeError, TypeError, ValueError, OverflowError)
 
@@ -180,7 +181,7 @@ def _withdraw(stage: Stage, verdicts: staged_runs.Verdicts, *, now: datetime) ->
 def _record_release(released: Released, *, now: datetime) -> None:
     sent = [*released.released, *released.released_before]
     if sent:
-        executions.mark_sent(sent, at=now)
+        executions.mark_released(sent, at=now)
     if released.missed:
         executions.close_unsent(released.missed, status=S.MISSED, reason=MISSED_REASON, at=now)
     if released.absent:
