@@ -54,6 +54,10 @@ PENDING_REPORTS_MAX = 10_000
 BACKLOG_MAX = 1_000
 #: Reports written in one transaction, at most.
 BATCH_MAX = 500
+#: How long the writer lets reports gather after the first one before it writes them (seconds): a worker process
+#: makes a report every few milliseconds, and a transaction for each cost more than the reports themselves (#12).
+#: ``current_execution()`` and a stopping worker do not wait for it.
+GATHER_FOR = 0.05
 #: Back-off between attempts while the database refuses reports (seconds): doubled each time, up to the second.
 RETRY_AFTER = (0.5, 30.0)
 #: A connection idle this long (seconds) is checked before use: the server or a proxy may have closed it.
@@ -70,6 +74,7 @@ class ReportWriter:
         max_pending: int = PENDING_REPORTS_MAX,
         backlog: int = BACKLOG_MAX,
         retry_after: tuple[float, float] = RETRY_AFTER,
+        gather_for: float = GATHER_FOR,
         atomic: Callable[[], AbstractContextManager[Any]] = transaction.atomic,
     ) -> None:
         """``atomic``: the transaction a batch is written in (tests writing with stand-ins need none)."""
@@ -78,6 +83,7 @@ class ReportWriter:
         self.max_pending = max_pending
         self.backlog = backlog
         self.retry_after = retry_after
+        self.gather_for = gather_for
         self._reset()
 
     def _reset(self) -> None:
@@ -88,6 +94,7 @@ class ReportWriter:
         self._thread: threading.Thread | None = None
         self._busy_since: float | None = None
         self._last_written = time.monotonic()
+        self._urgent = False  # someone waits for the reports: write them without gathering more
         self._refusing = False  # the database refused the last attempt: tasks do not wait for the retries
         self._outage_logged = False
         self._slow_logged = False
@@ -115,9 +122,11 @@ class ReportWriter:
         with self._condition:
             self._pending.append(report)
             self._start_thread()
-            self._condition.notify_all()
-            held_up = self._held_up()
             behind = len(self._pending) > self.backlog and not self._refusing
+            if len(self._pending) == 1 or len(self._pending) >= BATCH_MAX or behind:
+                self._urgent = self._urgent or behind
+                self._condition.notify_all()  # the writer waits for a first report, or gathers until told
+            held_up = self._held_up()
         if held_up or (behind and not report.done.wait(self.wait)):
             self._log_slow()
 
@@ -130,12 +139,15 @@ class ReportWriter:
             last = self._pending[-1]
             if self._refusing or self._held_up():
                 return False
+            self._urgent = True
+            self._condition.notify_all()
         return last.done.wait(self.wait if timeout is None else timeout)
 
     def flush(self, timeout: float) -> bool:
         """Wait until every report is written (at worker shutdown); False when some are still waiting."""
         deadline = time.monotonic() + timeout
         with self._condition:
+            self._urgent = True
             self._condition.notify_all()
             while self._pending and time.monotonic() < deadline:
                 self._condition.wait(min(0.1, max(0.0, deadline - time.monotonic())))
@@ -156,9 +168,7 @@ class ReportWriter:
     def _run(self) -> None:
         retry_in = 0.0
         while True:
-            with self._condition:
-                while not self._pending:
-                    self._condition.wait()
+            self._gather()
             if self._write_pending():
                 retry_in = 0.0
                 continue
@@ -166,30 +176,35 @@ class ReportWriter:
             with self._condition:
                 self._condition.wait(retry_in)  # a shutdown's flush wakes it early
 
+    def _gather(self) -> None:
+        """Wait for a first report, then up to ``gather_for`` for more, unless someone waits for them."""
+        with self._condition:
+            while not self._pending:
+                self._condition.wait()
+            until = time.monotonic() + self.gather_for
+            while not self._urgent and len(self._pending) < BATCH_MAX and (left := until - time.monotonic()) > 0:
+                self._condition.wait(left)
+
     def _write_pending(self) -> bool:
-        """Write the waiting reports in order, a batch per transaction; False when the database refused one (its
-        batch stays first in line)."""
+        """Write the reports waiting now, up to ``BATCH_MAX``, in one transaction; False when the database refused
+        them (they stay first in line)."""
         with self._write_lock:
             self._check_idle_connection()
-            while True:
+            with self._condition:
+                batch = list(itertools.islice(self._pending, BATCH_MAX))
+                self._busy_since = time.monotonic()
+            try:
+                self._write_batch(batch)
+            except DatabaseError as error:
+                drop_connection()
+                self._refusing = True
+                self._log_outage(error)
+                return False
+            finally:
                 with self._condition:
-                    if not self._pending:
-                        self._condition.notify_all()  # for flush()
-                        break
-                    batch = list(itertools.islice(self._pending, BATCH_MAX))
-                    self._busy_since = time.monotonic()
-                try:
-                    self._write_batch(batch)
-                except DatabaseError as error:
-                    drop_connection()
-                    self._refusing = True
-                    self._log_outage(error)
-                    return False
-                finally:
-                    with self._condition:
-                        self._busy_since = None
-                self._last_written = time.monotonic()
-                self._forget(batch)
+                    self._busy_since = None
+            self._last_written = time.monotonic()
+            self._forget(batch)
         self._refusing = False
         self._log_recovery()
         return True
@@ -213,6 +228,9 @@ class ReportWriter:
         with self._condition:
             while self._pending and self._pending[0] in written:
                 self._pending.popleft()
+            if not self._pending:
+                self._urgent = False
+                self._condition.notify_all()  # for flush()
         for report in batch:
             report.done.set()
 
