@@ -4,9 +4,9 @@ A report is one ``executions.mark_*`` call made from a Celery worker signal. :cl
 one writer thread per worker process, and the task goes on at once (#12: waiting for each report, a round trip
 and a commit, cost a no-op task most of its worker's throughput):
 
-- with a healthy database the writer writes every report waiting in its queue in one transaction, reports of one
-  kind in one statement where their order allows (``beat_store.report_batches``), a run's reports always in the
-  order they were made, within milliseconds; the writer keeps its connection open whatever ``CONN_MAX_AGE``
+- with a healthy database the writer lets reports gather for up to ``GATHER_FOR`` and writes them in one
+  transaction, reports of one kind in one statement where their order allows (``beat_store.report_batches``), a
+  run's reports always in the order they were made; the writer keeps its connection open whatever ``CONN_MAX_AGE``
   says (reconnecting for each batch cost more than the writes), checking it only after it sat idle;
 - nothing a task does needs its reports written first, except reading its own record:
   ``beat_store.current_execution()`` waits (at most ``REPORT_WAIT``) for the reports made so far, so a task sees
@@ -22,7 +22,8 @@ and a commit, cost a no-op task most of its worker's throughput):
 A report made inside a transaction of the calling thread (a test's), or for a task run eagerly (``apply()``,
 ``task_always_eager``), is written inline on the calling thread's connection: another thread's connection could
 not see the rows of an open transaction, and an eager caller expects the record written when ``apply()``
-returns. The ``run_changed`` signals of a batch are sent after its commit, as those of one report were.
+returns. The ``run_changed`` signals of a batch are sent after its commit, as those of one report were. A
+stopping worker's ``flush`` has the waiting reports written at once, without gathering more.
 A run whose reports are lost for good ends ``lost`` like any run without news.
 """
 
