@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from beat_store import executions, headers
+from beat_store import executions, headers, report_writer
 from beat_store.enums import ExecutionStatus, ScheduleSource
 from beat_store.exceptions import InvalidTrigger, ScheduleExists, ScheduleLookupError
 from beat_store.limits import LimitExceeded, check_json_value
@@ -207,13 +207,16 @@ def run_now(name: str, *, kwargs: Mapping[str, Any] | None = None, force: bool =
 def current_execution() -> Execution | None:
     """Inside a task beat_store sent (scheduled or run now), that run's record; None anywhere else.
 
-    Read from the message's ``beat_store_execution`` header, so it is one query, made only when called.
+    Read from the message's ``beat_store_execution`` header, so it is one query, made only when called. The
+    worker writes its reports in the background (``beat_store.report_writer``): this waits for those made so far
+    (at most ``REPORT_WAIT``, and not while the database refuses them), so a task sees itself ``started``.
     """
     if not current_task:  # a proxy: false outside a task
         return None
     execution_id = headers.execution_id_of(current_task.request)
     if execution_id is None:
         return None
+    report_writer.writer.settle()
     return Execution.objects.filter(pk=execution_id).first()
 
 

@@ -35,7 +35,7 @@ from beat_store.enums import ExecutionStatus as S
 from beat_store.limits import keep_tail
 from beat_store.models import Execution, Schedule
 from beat_store.planning import PlannedRun
-from beat_store.run_events import announce_recorded, update_runs
+from beat_store.run_events import announce_recorded, update_runs, write_runs
 from beat_store.runs import RecordedRun, SendableRun
 
 #: States a worker-side report may leave; terminal states are never left.
@@ -323,6 +323,54 @@ def mark_succeeded(task_id: str, *, result: object, at: datetime | None = None, 
         traceback="",
         **_retries(retries),
     )
+
+
+def mark_many_started(reports: Sequence[Mapping[str, Any]]) -> int:
+    """:func:`mark_started` for several runs (each report its keyword arguments with ``task_id``), in one
+    statement: the worker's batched reports (``beat_store.report_batches``, #12). One report per run."""
+    now = timezone.now()
+    rows = [
+        {"task_id": report["task_id"], "started_at": report.get("at") or now, "worker": report["worker"][:255]}
+        for report in reports
+    ]
+    return _write_reported(rows, _BEFORE_START, status=S.STARTED)
+
+
+def mark_many_succeeded(reports: Sequence[Mapping[str, Any]]) -> int:
+    """:func:`mark_succeeded` for several runs, in one statement, as :func:`mark_many_started`."""
+    now = timezone.now()
+    rows = [
+        {
+            "task_id": report["task_id"],
+            "finished_at": report.get("at") or now,
+            "result": _short_repr(report["result"]),
+            "retries": report.get("retries"),
+        }
+        for report in reports
+    ]
+    return _write_reported(rows, _RUNNING, status=S.SUCCEEDED, exception="", traceback="")
+
+
+def _write_reported(rows: list[dict[str, Any]], allowed: Sequence[str], *, status: S, **constants: str) -> int:
+    """One conditional ``UPDATE`` of the runs of ``rows`` (by task id) still in an ``allowed`` status, as the
+    single-run reports make: a late or repeated report moves no run backwards, and each change is announced."""
+    allowed_values = [str(value) for value in allowed]
+    runs = Execution.objects.filter(task_id__in=[row["task_id"] for row in rows], status__in=allowed_values)
+
+    def write(ids: list[int] | None) -> int:
+        where: dict[str, Sequence[Any]] = {"status": allowed_values}
+        if ids is not None:
+            where["id"] = ids
+        return bulk.update_by_key(
+            Execution,
+            rows,
+            key="task_id",
+            constants={"status": str(status), **constants},
+            where=where,
+            keep_if_null=("retries",),
+        )
+
+    return write_runs(runs, write, status=str(status))
 
 
 def mark_failed(

@@ -2,9 +2,9 @@
 ``executions`` call, and only for messages beat_store sent (recognised by their header), so other tasks
 cost nothing.
 
-Recording never hurts the task (#14): the reports go through ``beat_store.report_writer``, which writes them in
-order on a thread of its own, keeps them while the database is down and retries, and never holds a task up for
-more than a second when the database is slow."""
+Recording never hurts the task (#14, #12): the reports go through ``beat_store.report_writer``, which writes them
+in order and in batches on a thread of its own, keeps them while the database is down and retries, and does not
+hold the task up."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 from celery import signals
 from django.utils import timezone
 
-from beat_store import executions, headers, report_writer
+from beat_store import executions, headers, report_batches, report_writer
 
 #: How long a stopping worker waits for reports not yet written (the database may be down).
 SHUTDOWN_FLUSH_SECONDS = 10.0
@@ -28,11 +28,18 @@ def _own_task_id(task: Any) -> str | None:
     return str(request.id)
 
 
-def _report(record: Callable[..., int], *args: Any, request: Any = None, **kwargs: Any) -> None:
+#: The reports the writer may write several of in one statement, and how (#12).
+_MANY: dict[Callable[..., int], report_batches.Many] = {
+    executions.mark_started: executions.mark_many_started,
+    executions.mark_succeeded: executions.mark_many_succeeded,
+}
+
+
+def _report(record: Callable[..., int], task_id: str, *, request: Any = None, **kwargs: Any) -> None:
     """Write one report (an ``executions.mark_*`` call) through this process's writer (``report_writer``); inline
     for a task run eagerly (``apply()``, ``task_always_eager``: tests, mostly), in the caller's transaction."""
     eager = bool(getattr(request, "is_eager", False))
-    report_writer.writer.submit(record, *args, inline=eager, **kwargs)
+    report_writer.writer.submit(record, inline=eager, many=_MANY.get(record), task_id=task_id, **kwargs)
 
 
 def flush_reports(**kwargs: Any) -> None:

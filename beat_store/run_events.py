@@ -8,7 +8,7 @@ update will change (their previous status), updates exactly those, and announces
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,14 +39,26 @@ def listening() -> bool:
 
 def update_runs(runs: QuerySet[Execution], **changes: Any) -> int:
     """``runs.update(**changes)`` (which sets ``status``), announcing each run it changes."""
+    return write_runs(
+        runs,
+        lambda ids: (runs if ids is None else runs.filter(id__ids_in=ids)).update(**changes),
+        status=str(changes["status"]),
+    )
+
+
+def write_runs(runs: QuerySet[Execution], write: Callable[[list[int] | None], int], *, status: str) -> int:
+    """``write(None)``, a statement that moves ``runs`` to ``status``, announcing each run it changes: with a
+    receiver connected, the rows are read locked first and ``write(ids)`` changes exactly those.
+
+    ``write`` may be a bulk statement of many runs with values of their own (the worker's batched reports, #12):
+    each run it changes is announced as one ``update_runs`` would."""
     if not listening():
-        return runs.update(**changes)
+        return write(None)
     with transaction.atomic():
         before = list(runs.select_for_update().values(*_FIELDS))
         if not before:
             return 0
-        changed = runs.filter(id__ids_in=[row["id"] for row in before]).update(**changes)
-        status = str(changes["status"])
+        changed = write([row["id"] for row in before])
         announce(
             RunChange(
                 execution_id=row["id"],

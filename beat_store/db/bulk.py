@@ -13,7 +13,8 @@ the same work in one statement per batch:
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -215,7 +216,132 @@ def _update_mysql(
         )
 
 
-def in_ids(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
+def update_by_key(
+    model: type[Model],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: str,
+    constants: Mapping[str, Any],
+    where: Mapping[str, Sequence[Any]],
+    keep_if_null: Sequence[str] = (),
+) -> int:
+    """Write each of ``rows`` (field name -> value, the same fields in each) to the row whose ``key`` column has
+    its ``key`` value, and ``constants`` to all of them, in one statement; only rows whose column is one of the
+    values of each ``where`` entry change. A field of ``keep_if_null`` keeps the row's value where the given one
+    is None. Returns the rows changed. ``key`` values must be unique among ``rows``.
+
+    The worker's batched run reports (``executions.mark_many_*``, #12): unlike :func:`update_rows`, the rows are
+    found by another column than the key, and the condition is checked by the statement itself, so that a late
+    report never moves a run backwards.
+    """
+    if not rows:
+        return 0
+    by_name = {field.name: field for field in model._meta.concrete_fields}
+    update = _KeyedUpdate(
+        table=connection.ops.quote_name(model._meta.db_table),
+        key=by_name[key],
+        given=[by_name[name] for name in rows[0] if name != key],
+        kept={name for name in keep_if_null},
+    )
+    constant_fields = [by_name[name] for name in constants]
+    constant_values = [f.get_db_prep_save(constants[f.name], connection) for f in constant_fields]
+    condition, condition_params = update.condition({by_name[name]: values for name, values in where.items()})
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.executemany(
+                update.sqlite(constant_fields, condition),
+                [[*constant_values, *update.row_values(row), *condition_params] for row in rows],
+            )
+        elif connection.vendor == "mysql":
+            records = mysql_json_records([_Record(row) for row in rows], [update.key, *update.given])
+            cursor.execute(update.mysql(constant_fields, condition), [records, *constant_values, *condition_params])
+        else:
+            records = json_records([_Record(row) for row in rows], [update.key, *update.given])
+            cursor.execute(
+                update.postgresql(constant_fields, condition), [*constant_values, records, *condition_params]
+            )
+        return int(cursor.rowcount)
+
+
+@dataclass(frozen=True)
+class _KeyedUpdate:
+    """The SQL of :func:`update_by_key` on each vendor: rows found by ``key``, ``given`` fields from each row."""
+
+    table: str
+    key: Field[Any, Any]
+    given: list[Field[Any, Any]]
+    kept: set[str]
+
+    def condition(self, conditions: Mapping[Field[Any, Any], Sequence[Any]]) -> tuple[str, list[Any]]:
+        """``table.column IN values AND ...`` as SQL and parameters."""
+        parts, params = [], []
+        for field, values in conditions.items():
+            part, part_params = in_ids(self._column(field), values)
+            parts.append(part)
+            params.extend(part_params)
+        return " AND ".join(parts), params
+
+    def row_values(self, row: Mapping[str, Any]) -> list[Any]:
+        """One row's parameters for :meth:`sqlite`: its given fields, then its key."""
+        return [*(f.get_db_prep_save(row[f.name], connection) for f in self.given), row[self.key.name]]
+
+    def sqlite(self, constants: Sequence[Field[Any, Any]], condition: str) -> str:
+        """One ``UPDATE`` per row (``executemany``): SQLite runs in the process, no round trip to save."""
+        quote = connection.ops.quote_name
+        return (
+            f"UPDATE {self.table} SET {self._assignments(constants, lambda f: '%s', prefix='')} "
+            f"WHERE {quote(str(self.key.column))} = %s AND {condition}"
+        )
+
+    def mysql(self, constants: Sequence[Field[Any, Any]], condition: str) -> str:
+        """``UPDATE ... JOIN JSON_TABLE``, as :func:`update_rows` on MySQL/MariaDB."""
+        key, assignments = self._key_and_joined_assignments(constants, prefix=f"{self.table}.")
+        return (
+            f"UPDATE {self.table} JOIN {_json_table([self.key, *self.given])} ON {self.table}.{key} = v.{key} "
+            f"SET {assignments} WHERE {condition}"
+        )
+
+    def postgresql(self, constants: Sequence[Field[Any, Any]], condition: str) -> str:
+        """``UPDATE ... FROM json_to_recordset``, as :func:`update_rows` on PostgreSQL."""
+        quote = connection.ops.quote_name
+        key, assignments = self._key_and_joined_assignments(constants, prefix="")
+        record = ", ".join(f"{quote(str(f.column))} {f.db_type(connection)}" for f in [self.key, *self.given])
+        return (
+            f"UPDATE {self.table} SET {assignments} FROM json_to_recordset(%s::json) AS v({record}) "
+            f"WHERE {self.table}.{key} = v.{key} AND {condition}"
+        )
+
+    def _key_and_joined_assignments(self, constants: Sequence[Field[Any, Any]], *, prefix: str) -> tuple[str, str]:
+        """The quoted key column, and the assignments reading the given values from the joined records ``v``."""
+        quote = connection.ops.quote_name
+        assignments = self._assignments(constants, lambda f: f"v.{quote(str(f.column))}", prefix=prefix)
+        return quote(str(self.key.column)), assignments
+
+    def _assignments(
+        self, constants: Sequence[Field[Any, Any]], value: Callable[[Field[Any, Any]], str], *, prefix: str
+    ) -> str:
+        """``column = %s`` for each constant, then ``column = <value>`` for each given field (kept when null)."""
+        quote = connection.ops.quote_name
+        parts = [f"{prefix}{quote(str(f.column))} = %s" for f in constants]
+        for field in self.given:
+            given = value(field)
+            if field.name in self.kept:
+                given = f"COALESCE({given}, {self._column(field)})"
+            parts.append(f"{prefix}{quote(str(field.column))} = {given}")
+        return ", ".join(parts)
+
+    def _column(self, field: Field[Any, Any]) -> str:
+        return f"{self.table}.{connection.ops.quote_name(str(field.column))}"
+
+
+class _Record:
+    """A row given as a mapping, read by attribute as :func:`json_records` reads model instances."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+def in_ids(column: str, ids: Sequence[Any]) -> tuple[str, list[Any]]:
     """``column IN ids`` as SQL and parameters: one array parameter on PostgreSQL (see ``db.lookups``)."""
     if connection.vendor == "postgresql":
         return f"{column} = ANY(%s)", [list(ids)]
