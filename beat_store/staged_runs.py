@@ -47,15 +47,15 @@ PAUSED_REASON = "schedule paused before the run was sent"
 DELETED_REASON = "schedule deleted before the run was sent"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DueRun:
     """A staged run whose send time has come, locked by the beat releasing it, with what its verdict reads of its
-    schedule as it is now (``schedule_id`` None: the schedule is gone)."""
+    schedule as it is now (``schedule_id`` None: the schedule is gone). A release holds a herd of these at once:
+    slots, and the names (for the log) only when asked for."""
 
     id: int
     schedule_id: int | None
     fire_time: datetime
-    send_at: datetime
     paused: bool | None = None
     edited: bool | None = None
     max_instances: int | None = None
@@ -105,12 +105,13 @@ def unstage(execution_ids: Sequence[int]) -> None:
 # -- Releasing --------------------------------------------------------------------------------------------------
 
 
-def lock_due(now: datetime, *, limit: int) -> list[DueRun]:
+def lock_due(now: datetime, *, limit: int, with_names: bool = False) -> list[DueRun]:
     """Lock up to ``limit`` staged runs whose send time has come (skipping those another beat holds), in send time
     order. Call inside the release's transaction.
 
     One query reads what the verdict needs of each run's schedule too: "edited since staged" is computed by the
-    database (``updated_at`` past ``staged_at``, or the row unplanned by the edit trigger).
+    database (``updated_at`` past ``staged_at``, or the row unplanned by the edit trigger). ``with_names``: each
+    run's schedule name and task id too (for the log).
     """
     due = Execution.objects.filter(status=S.PENDING, lease_owner=STAGED, send_at__lte=now)
     edited = Q(schedule__updated_at__gt=F("staged_at")) | Q(
@@ -124,13 +125,11 @@ def lock_due(now: datetime, *, limit: int) -> list[DueRun]:
             "id",
             "schedule_id",
             "fire_time",
-            "send_at",
             "schedule__paused",
             "schedule_edited",
             "schedule__max_instances",
             "schedule__task",
-            "schedule_name",
-            "task_id",
+            *(("schedule_name", "task_id") if with_names else ()),
         )
     )
     return [DueRun(*row) for row in rows[:limit]]
