@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -105,9 +105,9 @@ def unstage(execution_ids: Sequence[int]) -> None:
 # -- Releasing --------------------------------------------------------------------------------------------------
 
 
-def lock_due(now: datetime, *, limit: int, with_names: bool = False) -> list[DueRun]:
+def lock_due(now: datetime, *, limit: int, chunk: int, with_names: bool = False) -> Iterator[list[DueRun]]:
     """Lock up to ``limit`` staged runs whose send time has come (skipping those another beat holds), in send time
-    order. Call inside the release's transaction.
+    order, and yield them ``chunk`` at a time. Call inside the release's transaction.
 
     One query reads what the verdict needs of each run's schedule too: "edited since staged" is computed by the
     database (``updated_at`` past ``staged_at``, or the row unplanned by the edit trigger). ``with_names``: each
@@ -132,7 +132,16 @@ def lock_due(now: datetime, *, limit: int, with_names: bool = False) -> list[Due
             *(("schedule_name", "task_id") if with_names else ()),
         )
     )
-    return [DueRun(*row) for row in rows[:limit]]
+    # Streamed (a server-side cursor on PostgreSQL, which locks each row as it is read): a herd's runs are never
+    # all in memory at once, only a chunk of them.
+    batch: list[DueRun] = []
+    for row in rows[:limit].iterator(chunk_size=chunk):
+        batch.append(DueRun(*row))
+        if len(batch) == chunk:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def judge(due: Sequence[DueRun], *, open_counts: dict[int, int] | None = None) -> Verdicts:

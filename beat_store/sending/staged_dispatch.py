@@ -109,24 +109,26 @@ def release_staged(*, app: Celery, now: datetime, limit: int) -> int:
     edited: list[staged_runs.DueRun] = []
     releases: list[Released] = []
     batch = limit * RELEASE_BATCH_FACTOR
+    due_count = 0
+    names: dict[int, staged_runs.DueRun] = {}
+    with_names = logger.isEnabledFor(logging.INFO)
     with transaction.atomic():
-        # One locking query for the whole transaction: in a herd every due run has the same send time, and a query
-        # per batch would walk again, each time, past the rows the earlier batches hold.
-        due = staged_runs.lock_due(
-            now, limit=batch * BATCHES_PER_TRANSACTION, with_names=logger.isEnabledFor(logging.INFO)
-        )
-        if not due:
-            return 0
-        due_by_id = {run.id: run for run in due}
         try:
             with app.producer_or_acquire() as producer:
-                if not supports(producer):
-                    _hand_over(list(due_by_id), why="the broker no longer takes staged runs")
-                    return len(due)
-                stage = Stage(producer.channel.client)
+                stage = Stage(producer.channel.client) if supports(producer) else None
                 open_counts: dict[int, int] = {}
-                for start in range(0, len(due), batch):
-                    verdicts = staged_runs.judge(due[start : start + batch], open_counts=open_counts)
+                # One locking query for the whole transaction, streamed a batch at a time: in a herd every due run
+                # has the same send time, and a query per batch would walk again past the rows earlier batches hold.
+                for due in staged_runs.lock_due(
+                    now, limit=batch * BATCHES_PER_TRANSACTION, chunk=batch, with_names=with_names
+                ):
+                    due_count += len(due)
+                    if with_names:
+                        names.update((run.id, run) for run in due)
+                    if stage is None:
+                        _hand_over([run.id for run in due], why="the broker no longer takes staged runs")
+                        continue
+                    verdicts = staged_runs.judge(due, open_counts=open_counts)
                     edited += _withdraw(stage, verdicts, now=now)
                     releases.append(stage.release(verdicts.release, now=now))
         except DatabaseError:
@@ -140,18 +142,18 @@ def release_staged(*, app: Celery, now: datetime, limit: int) -> int:
         for released in releases:
             _record_release(released, now=now)
     for released in releases:
-        _log_released(released, due_by_id)
+        _log_released(released, names)
         _forget_journal(app, released)
     staged_runs.decide_again(edited)
-    return len(due)
+    return due_count
 
 
-def _log_released(released: Released, due_by_id: dict[int, staged_runs.DueRun]) -> None:
+def _log_released(released: Released, names: dict[int, staged_runs.DueRun]) -> None:
     """The same line per run as the ordinary path (``dispatch._log_sent``), so logs read the same either way."""
     if not logger.isEnabledFor(logging.INFO):
         return  # a herd is thousands of runs: skip even formatting the arguments
     for run_id in released.released:
-        run = due_by_id[run_id]
+        run = names[run_id]
         logger.info(
             "Sent run of %r for %s (task id %s), released from staging",
             run.schedule_name,
