@@ -20,10 +20,12 @@ them (its CPU time, and the seconds from the fire time until every message is in
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
@@ -128,11 +130,11 @@ def _watch_queue(client: redis.Redis, count: int) -> _QueueWatch:
     return watch
 
 
-def with_publish_receivers(n: int) -> dict[str, float]:
+def with_publish_receivers(herd: Callable[[], dict[str, float]]) -> dict[str, float]:
     signals.before_task_publish.connect(stamp_trace_header)
     signals.after_task_publish.connect(end_span)
     try:
-        return {**one_herd(n), "publish_receivers": True}
+        return {**herd(), "publish_receivers": True}
     finally:
         signals.before_task_publish.disconnect(stamp_trace_header)
         signals.after_task_publish.disconnect(end_span)
@@ -163,12 +165,14 @@ def main() -> None:
         run_changed.connect(lambda sender, **change: None, weak=False, dispatch_uid="bench.noop_receiver")
     results = []
     for _ in range(options.attempts):
-        if options.staged:
-            results.append(one_staged_herd(options.n, lead=options.lead))
-            continue
-        results.append(one_herd(options.n))
+        herd = (
+            functools.partial(one_staged_herd, options.n, lead=options.lead)
+            if options.staged
+            else functools.partial(one_herd, options.n)
+        )
+        results.append(herd())
         if options.publish_receivers:
-            results.append(with_publish_receivers(options.n))
+            results.append(with_publish_receivers(herd))
     print(json.dumps(results))
 
 
