@@ -35,7 +35,7 @@ from beat_store.enums import ExecutionStatus as S
 from beat_store.limits import keep_tail
 from beat_store.models import Execution, Schedule
 from beat_store.planning import PlannedRun
-from beat_store.run_events import announce_recorded, update_runs, write_runs
+from beat_store.run_events import announce_recorded, listening, update_runs, write_runs
 from beat_store.runs import RecordedRun, SendableRun
 
 #: States a worker-side report may leave; terminal states are never left.
@@ -329,26 +329,60 @@ def mark_many_started(reports: Sequence[Mapping[str, Any]]) -> int:
     """:func:`mark_started` for several runs (each report its keyword arguments with ``task_id``), in one
     statement: the worker's batched reports (``beat_store.report_batches``, #12). One report per run."""
     now = timezone.now()
-    rows = [
-        {"task_id": report["task_id"], "started_at": report.get("at") or now, "worker": report["worker"][:255]}
-        for report in reports
-    ]
+    rows = [{"task_id": report["task_id"], **_started_values(report, now)} for report in reports]
     return _write_reported(rows, _BEFORE_START, status=S.STARTED)
 
 
 def mark_many_succeeded(reports: Sequence[Mapping[str, Any]]) -> int:
     """:func:`mark_succeeded` for several runs, in one statement, as :func:`mark_many_started`."""
     now = timezone.now()
+    rows = [{"task_id": report["task_id"], **_succeeded_values(report, now)} for report in reports]
+    return _write_reported(rows, _RUNNING, status=S.SUCCEEDED, **_SUCCEEDED_CONSTANTS)
+
+
+def mark_many_started_and_succeeded(reports: Sequence[Mapping[str, Any]]) -> int:
+    """:func:`mark_many_started` then :func:`mark_many_succeeded`, for runs whose ``started`` report was followed
+    by their ``succeeded`` one in the same batch (``report_batches``: each report ``{"task_id", "first": the
+    started report's keyword arguments, "then": the succeeded one's}``), written as ONE row update per run.
+
+    Every row is left as the two updates would leave it: a run waiting to start (pending, sent, retrying, lost)
+    takes both reports' values at once; one started already takes only the success (its ``started_at`` and worker
+    stay, its ``started`` report would not have applied), and a final one nothing. Only the first statement runs
+    when it changed every run (task ids name one run each). With a ``run_changed`` receiver connected, the two
+    updates are made as before, so that both statuses are announced.
+    """
+    started = [report["first"] for report in reports]
+    succeeded = [report["then"] for report in reports]
+    if listening():
+        return mark_many_started(started) + mark_many_succeeded(succeeded)
+    now = timezone.now()
     rows = [
-        {
-            "task_id": report["task_id"],
-            "finished_at": report.get("at") or now,
-            "result": _short_repr(report["result"]),
-            "retries": report.get("retries"),
-        }
-        for report in reports
+        {"task_id": report["task_id"], **_started_values(first, now), **_succeeded_values(then, now)}
+        for report, first, then in zip(reports, started, succeeded, strict=True)
     ]
-    return _write_reported(rows, _RUNNING, status=S.SUCCEEDED, exception="", traceback="")
+    changed = _write_reported(rows, _BEFORE_START, status=S.SUCCEEDED, **_SUCCEEDED_CONSTANTS)
+    if changed < len(rows):  # some were not waiting to start: their success alone applies (final ones: nothing)
+        changed += mark_many_succeeded(succeeded)
+    return changed
+
+
+#: What a success clears: what earlier attempts left (a retry's reason and traceback).
+_SUCCEEDED_CONSTANTS = {"exception": "", "traceback": ""}
+
+
+def _started_values(report: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The columns a ``started`` report (:func:`mark_started`'s keyword arguments) writes, but its status."""
+    return {"started_at": report.get("at") or now, "worker": report["worker"][:255]}
+
+
+def _succeeded_values(report: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The columns a ``succeeded`` report (:func:`mark_succeeded`'s keyword arguments) writes, but its status and
+    :data:`_SUCCEEDED_CONSTANTS`; ``retries`` None keeps the row's count."""
+    return {
+        "finished_at": report.get("at") or now,
+        "result": _short_repr(report["result"]),
+        "retries": report.get("retries"),
+    }
 
 
 def _write_reported(rows: list[dict[str, Any]], allowed: Sequence[str], *, status: S, **constants: str) -> int:
