@@ -40,7 +40,6 @@ from django.test import override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from beat_store.models import Execution  # noqa: E402
-from beat_store.runs import STAGED  # noqa: E402
 from beat_store.scheduler import Scheduler  # noqa: E402
 from bench import seed  # noqa: E402
 from bench.celery_app import end_span, stamp_trace_header  # noqa: E402
@@ -87,6 +86,9 @@ def one_staged_herd(n: int, *, lead: float = 15.0) -> dict[str, float]:
             "stage_cpu_s": round(time.process_time() - cpu, 3),
             "stage_wall_s": round(time.perf_counter() - wall, 3),
         }
+    # Imported here: bench/compare.sh copies this file into older commits, which have no staging.
+    from beat_store.runs import STAGED
+
     staged = Execution.objects.filter(lease_owner=STAGED).count()
     queued_at = _watch_queue(client, n)
     time.sleep(max(0.0, (boundary - timezone.now()).total_seconds()))
