@@ -112,7 +112,10 @@ class Store(Protocol):
 
     def next_work_at(self, now: datetime, *, ahead: timedelta = ZERO) -> datetime | None:
         """The earliest moment something is due: a schedule's fire time (``ahead`` of it, when runs are decided
-        ahead), a pending run's or a staged run's send time."""
+        ahead) or a pending run's send time."""
+
+    def next_release_at(self) -> datetime | None:
+        """The earliest send time of a staged run (None: none is staged)."""
 
     def mark_lost(self, *, now: datetime) -> int: ...
 
@@ -189,12 +192,11 @@ class DatabaseStore:
 
     def next_work_at(self, now: datetime, *, ahead: timedelta = ZERO) -> datetime | None:
         next_fire = store.next_fire_at()
-        candidates = (
-            next_fire - ahead if next_fire is not None else None,
-            executions.next_send_at(now),
-            staged_runs.next_release_at() if ahead else None,
-        )
+        candidates = (next_fire - ahead if next_fire is not None else None, executions.next_send_at(now))
         return min((moment for moment in candidates if moment is not None), default=None)
+
+    def next_release_at(self) -> datetime | None:
+        return staged_runs.next_release_at()
 
     def mark_lost(self, *, now: datetime) -> int:
         return executions.mark_lost(now=now)
@@ -225,6 +227,9 @@ class BeatEngine:
     rng: random.Random = field(default_factory=random.SystemRandom)
     error_backoff: float = field(default=0.0, init=False)
     _next_lost_check: float = field(default=0.0, init=False)
+    #: The earliest staged send time seen at the end of the last tick (``_release_known``: seen at all).
+    _next_release_at: datetime | None = field(default=None, init=False)
+    _release_known: bool = field(default=False, init=False)
     _next_prune: float = field(default=0.0, init=False)
 
     def tick(self) -> float:
@@ -238,6 +243,7 @@ class BeatEngine:
             pause = self._pause_until_next_work(now)
             pause = self._prune_while_idle(now, pause)
         except DatabaseError as error:
+            self._release_known = False
             self.error_backoff = min(MAX_ERROR_BACKOFF, max(1.0, self.error_backoff * 2))
             logger.error(
                 "beat_store: database error, retrying in %.0f s: %s",
@@ -258,7 +264,7 @@ class BeatEngine:
         now = self.clock.now()
         batch = settings.BATCH_SIZE
         ahead = self._prepare_ahead()
-        if ahead:
+        if ahead and self._release_may_be_due(now):
             self._release_staged(limit=batch)
         self.store.plan_new_schedules(now, limit=batch)
         claim_again_at = 0.0
@@ -273,11 +279,11 @@ class BeatEngine:
             )
             if planned.ready:
                 self.sender.send_planned(planned.ready, now=self.clock.now())
-            if ahead:
+            planning_done = planned.claimed < batch
+            if ahead and not planning_done:
                 # While a large herd is decided ahead, runs staged earlier may fall due: they go out between
                 # batches, not after the whole herd.
                 self._release_staged(limit=batch)
-            planning_done = planned.claimed < batch
             sent_a_full_batch = False
             # Runs waiting for any beat are claimed once planning is done, and during a long herd every
             # CLAIM_EVERY seconds, or after every planned batch while claims come back full: a claim query per
@@ -301,6 +307,15 @@ class BeatEngine:
         if seconds <= 0 or not self.store.can_stage() or not self.sender.can_stage():
             return ZERO
         return timedelta(seconds=seconds)
+
+    def _release_may_be_due(self, now: datetime) -> bool:
+        """Whether a tick should look for staged runs to release: unless the last tick saw the earliest staged send
+        time still ahead (or none staged). An idle tick then makes no release transaction. Runs another beat
+        stages meanwhile are seen by the next tick's end (at most ``BEAT_STORE_MAX_POLL_INTERVAL`` later), and
+        are released by that beat meanwhile."""
+        if not self._release_known:
+            return True
+        return self._next_release_at is not None and self._next_release_at <= now
 
     def _release_staged(self, *, limit: int) -> None:
         while self.sender.release_staged(now=self.clock.now(), limit=limit) >= limit:
@@ -343,7 +358,12 @@ class BeatEngine:
 
     def _pause_until_next_work(self, now: datetime) -> float:
         cap = settings.MAX_POLL_INTERVAL
-        upcoming = self.store.next_work_at(now, ahead=self._prepare_ahead())
+        ahead = self._prepare_ahead()
+        upcoming = self.store.next_work_at(now, ahead=ahead)
+        if ahead:
+            self._next_release_at, self._release_known = self.store.next_release_at(), True
+            if self._next_release_at is not None and (upcoming is None or self._next_release_at < upcoming):
+                upcoming = self._next_release_at
         if upcoming is None:
             return cap
         # Work already due after a full pass is held by another beat (rows locked, runs leased): poll it

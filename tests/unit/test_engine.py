@@ -53,6 +53,8 @@ class FakeStore:
     prunes: list[int] = field(default_factory=list)
     #: Whether the database takes runs decided ahead; what plan_due_schedules and next_work_at were told.
     stages: bool = True
+    #: The earliest staged send time the store reports.
+    next_release: datetime | None = None
     prepared_until: list[datetime | None] = field(default_factory=list)
     asked_ahead: list[timedelta] = field(default_factory=list)
 
@@ -99,6 +101,9 @@ class FakeStore:
     def next_work_at(self, now: datetime, *, ahead: timedelta = timedelta(0)) -> datetime | None:
         self.asked_ahead.append(ahead)
         return self.next_work
+
+    def next_release_at(self) -> datetime | None:
+        return self.next_release
 
     def mark_lost(self, *, now: datetime) -> int:
         self.lost_checks.append(now)
@@ -372,7 +377,24 @@ def test_staged_runs_are_released_before_planning_and_between_batches(
 
     assert store.calls[:6] == ["prepare", "release:3", "release:3", "release:1", "plan_new", "plan:3"]
     releases_after_planning = [call for call in store.calls[5:] if call.startswith("release")]
-    assert releases_after_planning == ["release:0", "release:0"], "one look after each planned batch"
+    assert releases_after_planning == ["release:0"], "one look after each full planned batch"
+
+
+@pytest.mark.parametrize(
+    ("next_release", "looks"),
+    [(None, False), (START + timedelta(seconds=5), False), (START - timedelta(seconds=1), True)],
+    ids=["nothing staged", "the next release still ahead", "a release due"],
+)
+def test_a_tick_looks_for_staged_runs_only_when_the_last_one_saw_some_due(
+    staging_engine: BeatEngine, store: FakeStore, next_release: datetime | None, looks: bool
+) -> None:
+    store.next_release = next_release
+    staging_engine.tick()  # the first tick always looks, and learns the next release time
+    store.calls.clear()
+
+    staging_engine.tick()
+
+    assert any(call.startswith("release") for call in store.calls) is looks
 
 
 def test_planning_decides_ahead_by_the_setting_and_stages_through_the_sender(
