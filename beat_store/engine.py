@@ -2,10 +2,14 @@
 
 A tick (:meth:`BeatEngine.tick`):
 
+0. where runs are decided ahead (``BEAT_STORE_PREPARE_AHEAD``, PostgreSQL or MySQL with Redis), release the
+   staged runs whose send time has come (``Sender.release_staged``, ``beat_store.staged_runs``), when the last
+   tick saw some due;
 1. give a first fire time to rows written without ``save()`` (``store.plan_new_schedules``);
 2. plan a batch of due schedules and send its runs due now, repeatedly, until no due schedule is left
    (``store.plan_due_schedules`` -> ``Sender.send_planned``): in a herd the first messages leave after one
-   batch has been planned, not after all of them;
+   batch has been planned, not after all of them; with deciding ahead, schedules due within the window are
+   planned too, their runs staged (``Sender.stage``), and staged runs come due are released between batches;
 3. between batches, and once planning is done, claim and send pending runs left for any beat (jittered runs,
    runs of a beat that died, runs the broker refused) (``executions.claim_pending_runs`` ->
    ``Sender.send_claimed``);
