@@ -43,8 +43,11 @@ logger = logging.getLogger(__name__)
 #: How long past its send time a staged run waits for a release before any beat sends it the ordinary way.
 HOLD = timedelta(seconds=60)
 
+#: Why a run decided earlier is closed unsent: the same words whether it waited staged or pending
+#: (``sending.dispatch``, ``sending.staged_dispatch``).
 PAUSED_REASON = "schedule paused before the run was sent"
 DELETED_REASON = "schedule deleted before the run was sent"
+MISSED_REASON = "start deadline passed before beat could send it"
 
 
 @dataclass(frozen=True, slots=True)

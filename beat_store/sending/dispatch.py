@@ -12,24 +12,19 @@ from typing import Any
 from celery import Celery
 from django.db import DatabaseError, connection
 from django.utils import timezone
-from kombu.exceptions import EncodeError
 
-from beat_store import executions
+from beat_store import executions, staged_runs
 from beat_store.conf import settings
 from beat_store.enums import ExecutionStatus as S
 from beat_store.runs import SendableRun
 from beat_store.sending.broker_inspection import queued_task_ids
-from beat_store.sending.messages import MessageFactory, UnbuildableMessage
+from beat_store.sending.messages import RUN_ERRORS, MessageFactory
 from beat_store.sending.staged_dispatch import take_back_in_doubt
 
 logger = logging.getLogger(__name__)
 
 #: How long an unsendable run waits before a beat tries the broker again.
 BROKER_RETRY_DELAY = timedelta(seconds=5)
-
-#: Errors that come from one run's values, not from the broker: that run fails alone (the serializer's
-#: EncodeError; Type/Value/OverflowError from building the message). Broker errors are none of these.
-_RUN_ERRORS = (UnbuildableMessage, EncodeError, TypeError, ValueError, OverflowError)
 
 
 def send_claimed_runs(runs: Sequence[SendableRun], *, app: Celery, now: datetime) -> int:
@@ -55,17 +50,17 @@ def send_planned_runs(runs: Sequence[SendableRun], *, app: Celery, now: datetime
 _UNSENDABLE: tuple[tuple[S, str, Callable[[SendableRun, datetime], bool]], ...] = (
     (
         S.MISSED,
-        "start deadline passed before beat could send it",
+        staged_runs.MISSED_REASON,
         lambda run, now: run.deadline_at is not None and run.deadline_at < now,
     ),
     # A run whose schedule was deleted after it was decided has nothing left to send (its arguments and
     # routing went with the schedule).
-    (S.REVOKED, "schedule deleted before the run was sent", lambda run, now: run.schedule_id is None),
+    (S.REVOKED, staged_runs.DELETED_REASON, lambda run, now: run.schedule_id is None),
     # A schedule paused after its run was decided (planned ahead, or waiting for its jitter) sends nothing
     # more; a manual run ("run now") goes out even when its schedule is paused.
     (
         S.SKIPPED,
-        "schedule paused before the run was sent",
+        staged_runs.PAUSED_REASON,
         lambda run, now: not run.manual and run.schedule is not None and run.schedule.paused,
     ),
 )
@@ -129,7 +124,7 @@ def _publish_each(
     for run in chunk:
         try:
             messages.publish(run, now=now)
-        except _RUN_ERRORS as error:
+        except RUN_ERRORS as error:
             refused.append((run, f"{type(error).__name__}: {error}"))
     return refused
 

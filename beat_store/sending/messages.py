@@ -33,6 +33,7 @@ from typing import Any
 from celery import Celery, signals
 from celery.utils.saferepr import saferepr
 from kombu import Producer
+from kombu.exceptions import EncodeError
 
 from beat_store import headers as beat_headers
 from beat_store.limits import reserved_header
@@ -84,6 +85,11 @@ def message_options(schedule: Schedule, run: SendableRun, *, now: datetime) -> d
 class UnbuildableMessage(ValueError):
     """A run whose schedule row holds values no message can carry (written around validation): it is failed
     alone, and the rest of its batch goes out."""
+
+
+#: Errors that come from one run's values, not from the broker: that run fails alone (the serializer's
+#: EncodeError; Type/Value/OverflowError from building the message). Broker errors are none of these.
+RUN_ERRORS = (UnbuildableMessage, EncodeError, TypeError, ValueError, OverflowError)
 
 
 def run_headers(schedule: Schedule, run: SendableRun) -> dict[str, Any]:

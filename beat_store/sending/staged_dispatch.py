@@ -15,17 +15,15 @@ from datetime import datetime, timedelta
 
 from celery import Celery
 from django.db import DatabaseError, transaction
-from kombu.exceptions import EncodeError
 
 from beat_store import executions, staged_runs
 from beat_store.enums import ExecutionStatus as S
 from beat_store.runs import SendableRun, StagingOutcome
-from beat_store.sending.messages import MessageFactory, UnbuildableMessage
+from beat_store.sending.messages import RUN_ERRORS, MessageFactory
 from beat_store.sending.staging import JOURNAL_SECONDS, Released, Stage, supports
 
 logger = logging.getLogger(__name__)
 
-MISSED_REASON = "start deadline passed before beat could send it"
 
 #: A staged message nobody released this long after its send time, whose run is no longer staged, is deleted.
 GARBAGE_AFTER = 2 * staged_runs.HOLD
@@ -37,8 +35,6 @@ RELEASE_BATCH_FACTOR = 4
 #: recording them costs more than pushing them: 50,000 runs go to the broker before any of them is recorded; the
 #: runs held meanwhile take about 5 MB).
 BATCHES_PER_TRANSACTION = 25
-
-_RUN_ERRORS = (UnbuildableMessage, EncodeError, TypeError, ValueError, OverflowError)
 
 
 def can_stage(app: Celery) -> bool | None:
@@ -68,7 +64,7 @@ def stage_runs(runs: Sequence[SendableRun], *, app: Celery) -> StagingOutcome:
             for run in runs:
                 try:
                     built = messages.stage(run, send_at=run.send_at)
-                except _RUN_ERRORS as error:
+                except RUN_ERRORS as error:
                     outcome.unbuildable[run.pk] = f"{type(error).__name__}: {error}"
                     continue
                 if built is None:
@@ -188,7 +184,7 @@ def _record_release(released: Released, *, now: datetime) -> None:
     if sent:
         executions.mark_released(sent, at=now)
     if released.missed:
-        executions.close_unsent(released.missed, status=S.MISSED, reason=MISSED_REASON, at=now)
+        executions.close_unsent(released.missed, status=S.MISSED, reason=staged_runs.MISSED_REASON, at=now)
     if released.absent:
         _hand_over(released.absent, why="their staged messages are gone from Redis")
 
